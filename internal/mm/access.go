@@ -1,0 +1,129 @@
+package mm
+
+import (
+	"syscall"
+
+	"github.com/vmspace/vmspace/internal/lockcheck"
+	"github.com/vmspace/vmspace/internal/pagetable"
+)
+
+// ReadAt reads len(p) bytes at addr, faulting pages in for reading. Each
+// page's read happens under the same lock as its fault, so it is atomic
+// with respect to layout changes.
+func (s *Space) ReadAt(p []byte, addr uint64) (int, error) {
+	n := 0
+	for n < len(p) {
+		a := addr + uint64(n)
+		off := a & pageMask
+		chunk := min(uint64(len(p)-n), PageSize-off)
+		dst := p[n : n+int(chunk)]
+		err := s.access(a, Read, func(pg *pagetable.Page) {
+			for i := range dst {
+				dst[i] = pg.ReadByte(off + uint64(i))
+			}
+		})
+		if err != nil {
+			return n, err
+		}
+		n += int(chunk)
+	}
+	return n, nil
+}
+
+// WriteAt writes p at addr, faulting pages in for writing.
+func (s *Space) WriteAt(p []byte, addr uint64) (int, error) {
+	n := 0
+	for n < len(p) {
+		a := addr + uint64(n)
+		off := a & pageMask
+		chunk := min(uint64(len(p)-n), PageSize-off)
+		src := p[n : n+int(chunk)]
+		err := s.access(a, Write, func(pg *pagetable.Page) {
+			for i, b := range src {
+				pg.WriteByte(off+uint64(i), b)
+			}
+		})
+		if err != nil {
+			return n, err
+		}
+		n += int(chunk)
+	}
+	return n, nil
+}
+
+// Mincore reports which pages of [addr, addr+length) are present
+// (mincore): EINVAL for an unaligned addr, ENOMEM if part of the range is
+// not mapped.
+func (s *Space) Mincore(addr, length uint64) ([]bool, error) {
+	if addr&pageMask != 0 {
+		return nil, syscall.EINVAL
+	}
+	end := addr + (length+pageMask)&^pageMask
+	if end < addr || addr < s.base && length > 0 || end > s.end {
+		return nil, syscall.ENOMEM
+	}
+	s.lock.RLock()
+	defer s.lock.RUnlock()
+	snap := s.tree.Snapshot()
+	out := make([]bool, 0, (end-addr)>>pageShift)
+	for a := addr; a < end; a += PageSize {
+		if _, ok := snap.Find(a); !ok {
+			return nil, syscall.ENOMEM
+		}
+		out = append(out, s.pt.Lookup((a-s.base)>>pageShift) != nil)
+	}
+	return out, nil
+}
+
+// Handle is a read-locked area (see LockArea).
+type Handle struct {
+	s           *Space
+	a           *Area
+	spaceLocked bool
+}
+
+// LockArea read-locks the area covering addr so that the caller can work
+// on it while it cannot change: through the lockless path when it
+// succeeds, else under the space lock held for reading.
+func (s *Space) LockArea(addr uint64) (*Handle, error) {
+	if s.mode == PerArea {
+		if a := s.lockAreaLockless(addr); a != nil {
+			lockcheck.AreaRead(a, s)
+			return &Handle{s: s, a: a}, nil
+		}
+	}
+	s.lock.RLock()
+	if s.closing.Load() {
+		s.lock.RUnlock()
+		return nil, ErrClosed
+	}
+	it, ok := s.tree.Snapshot().Find(addr)
+	if !ok {
+		s.lock.RUnlock()
+		return nil, &FaultError{Addr: addr, Code: MapErr}
+	}
+	return &Handle{s: s, a: it.Val.a, spaceLocked: true}, nil
+}
+
+// Start returns the area's first address.
+func (h *Handle) Start() uint64 { return h.a.start }
+
+// End returns the address after the area's last.
+func (h *Handle) End() uint64 { return h.a.end }
+
+// Flags returns the area's flags.
+func (h *Handle) Flags() Flags { return h.a.flags }
+
+// Prot returns the area's protection.
+func (h *Handle) Prot() Prot { return h.a.flags.Prot() }
+
+// Unlock releases the area.
+func (h *Handle) Unlock() {
+	if h.spaceLocked {
+		h.s.lock.RUnlock()
+	} else {
+		lockcheck.AreaReadRelease(h.a)
+		h.a.readUnlock(h.s)
+	}
+	h.a = nil
+}

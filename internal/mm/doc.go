@@ -1,0 +1,32 @@
+// Package mm is the implementation of a vmspace address space: the area
+// tree, the write sessions that change it, and the fault path that reads it
+// without locks. The root package vmspace is a thin wrapper around it.
+//
+// Names, with the kernel's: Space is the mm_struct, Area a vm_area_struct,
+// the space lock is mmap_lock (package spacelock), an area's lock is the
+// per-VMA lock (package arealock), the tree is the maple tree (package
+// tree), and the page table is package pagetable.
+//
+// # Lock order
+//
+// As a tree; a lock may be taken while holding its ancestors only. The
+// validator in package lockcheck (build tag vmspace_lockcheck) checks it.
+//
+//	Space.lock (space lock, read or write)
+//	└── Area lock (read: the fault path; write: only under the space write lock)
+//	    └── Space.ptl (anon_vma assignment; page_table_lock)
+//	        └── shmObject.mu (pages of a shared mapping)
+//
+// A goroutine holding an area read lock may try-lock the space lock for
+// reading (vmf_anon_prepare does the same), but never block on it.
+//
+// # Who protects what
+//
+// The tree is published through an atomic pointer and read without locks;
+// it changes only under the space write lock. An Area's range, offset and
+// flags change only while the space write lock is held and the area is
+// write-locked (stamped) or not yet attached; they are read under the
+// area's read lock or the space lock. The fields a lockless reader touches
+// before holding the area (its lock word, stamp and space pointer) are
+// atomic. Pages are installed with compare-and-swap (package pagetable).
+package mm

@@ -1,0 +1,43 @@
+package mm
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// FaultCode tells why a fault failed, as the si_code of the SIGSEGV the
+// kernel would send.
+type FaultCode uint8
+
+const (
+	// MapErr: no area covers the address (SEGV_MAPERR).
+	MapErr FaultCode = 1
+	// AccErr: an area covers the address but forbids the access
+	// (SEGV_ACCERR).
+	AccErr FaultCode = 2
+)
+
+func (c FaultCode) String() string {
+	if c == MapErr {
+		return "SEGV_MAPERR"
+	}
+	return "SEGV_ACCERR"
+}
+
+// FaultError is the error of a failed fault. It wraps syscall.EFAULT, so
+// errors.Is(err, syscall.EFAULT) holds for both codes.
+type FaultError struct {
+	Addr   uint64
+	Access Access
+	Code   FaultCode
+}
+
+func (e *FaultError) Error() string {
+	return fmt.Sprintf("fault: %s at %#x: %s", e.Access, e.Addr, e.Code)
+}
+
+// Unwrap returns syscall.EFAULT.
+func (e *FaultError) Unwrap() error { return syscall.EFAULT }
+
+// ErrClosed is returned by calls on a space after Close.
+var ErrClosed = fmt.Errorf("vmspace: space closed: %w", syscall.ENXIO)

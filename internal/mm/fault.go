@@ -1,0 +1,183 @@
+package mm
+
+import (
+	"errors"
+
+	"github.com/vmspace/vmspace/internal/lockcheck"
+	"github.com/vmspace/vmspace/internal/pagetable"
+)
+
+// errRetry: the fault needs the space lock to go on (VM_FAULT_RETRY).
+var errRetry = errors.New("mm: retry under the space lock")
+
+// Fault resolves a fault at addr for access acc: it checks the access
+// against the area's protection and makes the page present, zero-filled on
+// first touch. In per-area mode it runs under the area's read lock and
+// falls back to the space lock on any doubt; in whole-space mode it runs
+// under the space lock held for reading.
+func (s *Space) Fault(addr uint64, acc Access) error {
+	return s.access(addr, acc, nil)
+}
+
+// access faults addr in and, if fn is not nil, runs fn on the page under
+// the same lock, so that the access and the fault are one atomic step.
+func (s *Space) access(addr uint64, acc Access, fn func(p *pagetable.Page)) error {
+	if s.mode == PerArea {
+		if a := s.lockAreaLockless(addr); a != nil {
+			lockcheck.AreaRead(a, s)
+			err := s.faultLocked(a, addr, acc, false, fn)
+			lockcheck.AreaReadRelease(a)
+			a.readUnlock(s)
+			if err != errRetry {
+				s.stats.at(addr).success.Add(1)
+				return err
+			}
+			s.stats.at(addr).retry.Add(1)
+		}
+	}
+	return s.accessSlow(addr, acc, fn)
+}
+
+// accessSlow is the fault under the space lock held for reading
+// (lock_mm_and_find_vma).
+func (s *Space) accessSlow(addr uint64, acc Access, fn func(p *pagetable.Page)) error {
+	s.lock.RLock()
+	defer s.lock.RUnlock()
+	st := s.stats.at(addr)
+	st.spaceLocked.Add(1)
+	if s.mode == PerArea {
+		st.fallback.Add(1)
+	}
+	if s.closing.Load() {
+		return ErrClosed
+	}
+	it, ok := s.tree.Snapshot().Find(addr)
+	if !ok {
+		return &FaultError{Addr: addr, Access: acc, Code: MapErr}
+	}
+	return s.faultLocked(it.Val.a, addr, acc, true, fn)
+}
+
+// faultLocked does a fault's work on area a (handle_mm_fault).
+// Preconditions: a covers addr, and the caller holds a's read lock
+// (spaceLocked false) or the space lock for reading (spaceLocked true).
+func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, fn func(p *pagetable.Page)) error {
+	if !a.flags.permits(acc) {
+		return &FaultError{Addr: addr, Access: acc, Code: AccErr}
+	}
+	slot := s.pt.Slot((addr - s.base) >> pageShift)
+	for {
+		p := slot.Load()
+		switch {
+		case a.flags&VMShared != 0:
+			if p == nil {
+				np := a.shm.page(a.pgoff + (addr-a.start)>>pageShift)
+				if !slot.CompareAndSwap(nil, np) {
+					np.Put()
+					continue
+				}
+				p = np
+			}
+		case acc != Write:
+			if p == nil {
+				// Read fault on private memory: map the zero page
+				// (do_anonymous_page); no anon_vma is needed.
+				if !slot.CompareAndSwap(nil, pagetable.Zero()) {
+					continue
+				}
+				p = pagetable.Zero()
+			}
+		case p == nil || p.IsZero() || !p.Exclusive():
+			// Write fault: a new page, or a private copy of a page
+			// shared with the zero page or with another space
+			// (do_anonymous_page, wp_page_copy).
+			if a.anon.Load() == nil {
+				if err := s.anonPrepare(a, spaceLocked); err != nil {
+					return err
+				}
+			}
+			var np *pagetable.Page
+			if p == nil || p.IsZero() {
+				np = pagetable.NewPage()
+			} else {
+				np = p.Copy()
+			}
+			if !slot.CompareAndSwap(p, np) {
+				continue
+			}
+			if p != nil && !p.IsZero() {
+				p.Put()
+			}
+			p = np
+		}
+		if fn != nil {
+			fn(p)
+		}
+		return nil
+	}
+}
+
+// anonPrepare gives a its anon_vma on its first write fault
+// (vmf_anon_prepare, __anon_vma_prepare): the neighbour's if it can be
+// shared (find_mergeable_anon_vma), else a new one. Choosing means looking
+// at the neighbours, which only the space lock keeps still, so under an
+// area lock it try-locks the space lock and asks for a retry if it cannot.
+func (s *Space) anonPrepare(a *Area, spaceLocked bool) error {
+	if !spaceLocked {
+		if !s.lock.TryRLock() {
+			return errRetry
+		}
+		defer s.lock.RUnlock()
+	}
+	s.ptl.Lock()
+	defer s.ptl.Unlock()
+	if a.anon.Load() != nil {
+		return nil
+	}
+	av := s.findMergeableAnon(a)
+	if av == nil {
+		av = newAnonVMA()
+	}
+	a.anonChain = 1
+	a.anon.Store(av)
+	return nil
+}
+
+// findMergeableAnon returns a neighbour's anon_vma that a may share: the
+// neighbour must be adjacent, differ from a at most in protection, continue
+// a's page offsets, and not share pages with a parent (next first, then
+// prev, as find_mergeable_anon_vma).
+// Preconditions: space lock held for reading, ptl held.
+func (s *Space) findMergeableAnon(a *Area) *anonVMA {
+	snap := s.tree.Snapshot()
+	if it, ok := snap.First(a.end); ok && it.Start == a.end {
+		if av := reusableAnon(it.Val.a, a, it.Val.a); av != nil {
+			return av
+		}
+	}
+	if it, ok := snap.Last(a.start); ok && it.End == a.start {
+		if av := reusableAnon(it.Val.a, it.Val.a, a); av != nil {
+			return av
+		}
+	}
+	return nil
+}
+
+// reusableAnon returns old's anon_vma if lo and hi (adjacent, lo below hi,
+// old one of them) are compatible (reusable_anon_vma, anon_vma_compatible).
+func reusableAnon(old, lo, hi *Area) *anonVMA {
+	if lo.end != hi.start || lo.shm != hi.shm {
+		return nil
+	}
+	if (lo.flags^hi.flags)&^(vmAccessFlags|VMSoftDirty) != 0 {
+		return nil
+	}
+	if hi.pgoff != lo.pgoff+(hi.start-lo.start)>>pageShift {
+		return nil
+	}
+	av := old.anon.Load()
+	if av == nil || old.anonChain != 1 {
+		return nil
+	}
+	return av
+}

@@ -1,0 +1,48 @@
+package mm
+
+// HookPoint names a place in the fault path or in a write session where a
+// test can stop a goroutine to force an interleaving.
+type HookPoint int
+
+const (
+	// HookAfterLookup: a fault found an area in the tree and holds no
+	// lock yet (between mas_walk and vma_start_read).
+	HookAfterLookup HookPoint = iota
+	// HookAfterEarlyCheck: the reader passed the early stamp check and
+	// has not yet incremented the lock word.
+	HookAfterEarlyCheck
+	// HookAfterInc: the reader's increment succeeded; validation
+	// (same space, stamp, range) has not run.
+	HookAfterInc
+	// HookReadLocked: a fault holds the area read lock, validated.
+	HookReadLocked
+	// HookBeforeCommit: a writer built the new tree and has not
+	// published it.
+	HookBeforeCommit
+	// HookAfterCommit: a writer published the new tree; freed areas are
+	// freed, the session has not ended.
+	HookAfterCommit
+	numHookPoints
+)
+
+// Hooks are test hooks. A space's hooks are set before it is shared and
+// never change, so reading them needs no lock.
+type Hooks struct {
+	// At runs at every HookPoint with the area concerned (nil for
+	// session points).
+	At func(p HookPoint, a *Area)
+	// Alloc, if it returns an area, is used instead of the recycling
+	// pool (only when recycling is on), so tests can recycle a chosen area.
+	Alloc func() *Area
+	// Free runs when an area is freed.
+	Free func(a *Area)
+	// TreeAllocFail is the tree's node-allocation failpoint: return true
+	// to make that allocation fail with ENOMEM.
+	TreeAllocFail func() bool
+}
+
+func (s *Space) hook(p HookPoint, a *Area) {
+	if h := s.hooks; h != nil && h.At != nil {
+		h.At(p, a)
+	}
+}

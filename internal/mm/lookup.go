@@ -1,0 +1,90 @@
+package mm
+
+// readResult is the outcome of tryReadLock.
+type readResult uint8
+
+const (
+	readLocked   readResult = iota
+	readDetached            // the area was detached: look the address up again
+	readFailed              // write-locked, excluded, foreign or full: fall back
+)
+
+// maxMisses bounds how often a fault looks again after finding a detached
+// area. The kernel loops until the writer clears the tree; here the writer
+// publishes its tree only at commit, so a reader that keeps finding the
+// same detached area is better off waiting on the space lock.
+const maxMisses = 4
+
+// tryReadLock is the reader's try-lock (vma_start_read). a came from a
+// lockless lookup in s and may since have been detached, freed, or reused
+// for another range or another space.
+func (a *Area) tryReadLock(s *Space) readResult {
+	// Cheap, pessimistic: looks write-locked in this session.
+	if a.lock.StampLooksLocked(&s.lock) {
+		return readFailed
+	}
+	s.hook(HookAfterEarlyCheck, a)
+	old, ok := a.lock.TryInc()
+	if !ok {
+		if old == 0 {
+			return readDetached
+		}
+		return readFailed
+	}
+	s.hook(HookAfterInc, a)
+	// Recycled into another space while we looked. Drop the reference
+	// on behalf of that space: its writer may be waiting for us.
+	if other := a.space.Load(); other != s {
+		a.lock.Put(&other.lock)
+		return readFailed
+	}
+	// The authoritative check, after the increment: both values loaded
+	// afresh (reusing the early loads would miss a writer that stamped
+	// the area in between).
+	if a.lock.Stamp() == s.lock.Seq() {
+		a.lock.Put(&s.lock)
+		return readFailed
+	}
+	return readLocked
+}
+
+// readUnlock releases a read lock taken by tryReadLock (vma_end_read).
+func (a *Area) readUnlock(s *Space) { a.lock.Put(&s.lock) }
+
+// lockAreaLockless finds the area covering addr and read-locks it without
+// taking the space lock (lock_vma_under_rcu). It returns nil if the caller
+// must fall back to the space lock; the counters say why.
+func (s *Space) lockAreaLockless(addr uint64) *Area {
+	st := s.stats.at(addr)
+	for misses := 0; ; {
+		it, ok := s.tree.Snapshot().Find(addr)
+		if !ok {
+			st.abort.Add(1)
+			return nil
+		}
+		a := it.Val.a
+		s.hook(HookAfterLookup, a)
+		switch a.tryReadLock(s) {
+		case readDetached:
+			st.miss.Add(1)
+			if misses++; misses < maxMisses {
+				continue
+			}
+			st.abort.Add(1)
+			return nil
+		case readFailed:
+			st.abort.Add(1)
+			return nil
+		}
+		// Locked: the fields are stable now. The area may have been
+		// shrunk, moved or reused at another range of this space since
+		// the lookup.
+		if addr < a.start || addr >= a.end {
+			a.readUnlock(s)
+			st.abort.Add(1)
+			return nil
+		}
+		s.hook(HookReadLocked, a)
+		return a
+	}
+}

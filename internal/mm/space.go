@@ -1,0 +1,171 @@
+package mm
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/vmspace/vmspace/internal/pagetable"
+	"github.com/vmspace/vmspace/internal/spacelock"
+	"github.com/vmspace/vmspace/internal/tree"
+)
+
+const (
+	pageShift = 12
+	// PageSize is the size of a page: 4 KiB, as on x86-64.
+	PageSize = 1 << pageShift
+	pageMask = PageSize - 1
+	// stackGuardGap is the gap kept free below a growsdown area
+	// (stack_guard_gap: 256 pages).
+	stackGuardGap = 256 << pageShift
+)
+
+// LockMode selects how faults lock the space.
+type LockMode uint8
+
+const (
+	// PerArea: faults find their area without locks and read-lock only
+	// it (Linux since 6.4). The default.
+	PerArea LockMode = iota
+	// WholeSpace: every fault takes the space lock for reading, as
+	// gVisor's mm and kernels without per-VMA locks do.
+	WholeSpace
+)
+
+func (m LockMode) String() string {
+	if m == WholeSpace {
+		return "whole-space"
+	}
+	return "per-area"
+}
+
+// Config describes a space.
+type Config struct {
+	// Base and End bound the user range [Base, End). Base plays the
+	// part of mmap_min_addr and End of TASK_SIZE.
+	Base, End uint64
+	// MmapBase is where top-down placement starts (the kernel's
+	// mmap_base); 0 means End.
+	MmapBase uint64
+	Mode     LockMode
+	// Recycle reuses freed areas at once (SLAB_TYPESAFE_BY_RCU).
+	Recycle bool
+	// MaxAreas bounds the number of areas (vm.max_map_count); 0 means
+	// no bound.
+	MaxAreas int
+	// Hooks are test hooks; nil in production.
+	Hooks *Hooks
+}
+
+// DefaultConfig is x86-64 Linux's user range with 4 KiB pages:
+// [64 KiB, 2^47 - 4 KiB).
+func DefaultConfig() Config {
+	return Config{Base: 0x10000, End: 1<<47 - PageSize, Recycle: true}
+}
+
+// Space is an address space (the kernel's mm_struct).
+type Space struct {
+	// lock is the space lock and its sequence (mmap_lock, mm_lock_seq).
+	lock spacelock.Lock
+
+	// tree indexes the areas; readers take snapshots without locks,
+	// writers change it under lock held for writing.
+	tree tree.Tree[entry]
+
+	// pt holds the pages. Its slots are atomic (package pagetable).
+	pt *pagetable.Table
+
+	// ptl serializes anon_vma assignment by concurrent faults
+	// (page_table_lock).
+	ptl sync.Mutex
+
+	// Immutable after New.
+	base, end, mmapBase uint64
+	mode                LockMode
+	recycle             bool
+	maxAreas            int
+	hooks               *Hooks
+
+	// Protected by lock held for writing.
+	nareas  int
+	sessBuf session
+	closed  bool
+
+	stats stats
+
+	// closing is set under the write lock by Close; read locklessly.
+	closing atomic.Bool
+}
+
+// New returns an empty space.
+func New(c Config) (*Space, error) {
+	if c.Base&pageMask != 0 || c.End&pageMask != 0 || c.Base >= c.End {
+		return nil, fmt.Errorf("vmspace: bad range [%#x, %#x): %w", c.Base, c.End, syscall.EINVAL)
+	}
+	if c.MmapBase == 0 || c.MmapBase > c.End {
+		c.MmapBase = c.End
+	}
+	if c.MmapBase&pageMask != 0 || c.MmapBase <= c.Base {
+		return nil, fmt.Errorf("vmspace: bad mmap base %#x: %w", c.MmapBase, syscall.EINVAL)
+	}
+	pages := (c.End - c.Base) >> pageShift
+	bits := uint(0)
+	for (uint64(1) << bits) < pages {
+		bits++
+	}
+	s := &Space{
+		pt:       pagetable.New(bits),
+		base:     c.Base,
+		end:      c.End,
+		mmapBase: c.MmapBase,
+		mode:     c.Mode,
+		recycle:  c.Recycle,
+		maxAreas: c.MaxAreas,
+		hooks:    c.Hooks,
+	}
+	s.lock.Init()
+	return s, nil
+}
+
+// Mode returns the space's lock mode.
+func (s *Space) Mode() LockMode { return s.mode }
+
+// Range returns [Base, End).
+func (s *Space) Range() (base, end uint64) { return s.base, s.end }
+
+// Len returns the number of areas, from the published tree.
+func (s *Space) Len() int { return s.tree.Snapshot().Len() }
+
+// Close tears the space down: every area is write-locked, detached after
+// its readers drain, and freed at once, with no deferred work (the kernel's
+// exit_mmap frees VMAs directly). Faults and calls after Close fail with
+// ErrClosed. Close is idempotent.
+func (s *Space) Close() {
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.closing.Store(true)
+	snap := s.tree.Snapshot()
+	var gone []*Area
+	snap.Ascend(0, func(it tree.Item[entry]) bool {
+		a := it.Val.a
+		a.lock.StartWrite(&s.lock)
+		a.lock.Detach(&s.lock)
+		gone = append(gone, a)
+		return true
+	})
+	txn := s.tree.Txn()
+	if err := txn.Replace(0, ^uint64(0), nil); err != nil {
+		panic("mm: Close: " + err.Error()) // no failpoint is installed on this txn
+	}
+	txn.Commit()
+	s.pt.Clear(0, (s.end-s.base)>>pageShift)
+	for _, a := range gone {
+		s.freeArea(a)
+	}
+	s.nareas = 0
+}

@@ -1,0 +1,106 @@
+// Package pagetable holds the pages of a vmspace address space and the
+// table that maps page-aligned addresses to them (the kernel's page tables
+// and struct page, in small).
+//
+// Faults on different areas run at the same time under different area read
+// locks, and faults on the same area under shared read locks, so the table
+// is built for concurrent writers: every slot is an atomic pointer, missing
+// directory levels are installed with a compare-and-swap, and a fault makes
+// a page present with a compare-and-swap of its slot. Removal (unmap,
+// dontneed) happens only while the areas covering the range are write-locked
+// or detached and the space lock is held for writing, so no fault can be
+// working on the same slots; faults on neighbouring slots of the same
+// directory are unaffected.
+package pagetable
+
+import "sync/atomic"
+
+// WordsPerPage is the number of 64-bit words in a 4 KiB page.
+const WordsPerPage = 4096 / 8
+
+// Page is one page of memory. Its contents are 64-bit words accessed
+// atomically, so that byte reads and writes racing on the same page are
+// well defined (each byte access is linearizable) and the race detector
+// stays quiet, as real memory would be.
+type Page struct {
+	// maps counts the table slots that point at this page. A private
+	// page mapped more than once (after Fork) is copied on write.
+	maps atomic.Int32
+
+	// Shared marks a page of a shared mapping: it is never copied on
+	// write. Immutable after the page is published.
+	Shared bool
+
+	words []atomic.Uint64
+}
+
+// block is a page and its 4 KiB of words in one allocation.
+type block struct {
+	p Page
+	w [WordsPerPage]atomic.Uint64
+}
+
+// NewPage returns a zero-filled page with one mapping.
+func NewPage() *Page {
+	b := new(block)
+	b.p.words = b.w[:]
+	b.p.maps.Store(1)
+	return &b.p
+}
+
+// zero is the shared zero page (the kernel's ZERO_PAGE): read faults on
+// private anonymous memory map it instead of allocating, and a later write
+// replaces it with a private page.
+var zero = func() *Page {
+	p := NewPage()
+	p.maps.Store(1 << 30) // never reaches 0, never exclusive
+	return p
+}()
+
+// Zero returns the shared zero page.
+func Zero() *Page { return zero }
+
+// IsZero reports whether p is the shared zero page.
+func (p *Page) IsZero() bool { return p == zero }
+
+// Maps returns the number of slots pointing at p.
+func (p *Page) Maps() int32 { return p.maps.Load() }
+
+// Get adds a mapping of p (a slot now points at it).
+func (p *Page) Get() { p.maps.Add(1) }
+
+// Put drops a mapping of p.
+func (p *Page) Put() { p.maps.Add(-1) }
+
+// Exclusive reports whether exactly one slot maps p, so a private write
+// may reuse it in place (the kernel's wp_page_reuse test).
+func (p *Page) Exclusive() bool { return p.maps.Load() == 1 }
+
+// ReadByte returns the byte at offset off in the page.
+func (p *Page) ReadByte(off uint64) byte {
+	w := p.words[off/8].Load()
+	return byte(w >> (8 * (off % 8)))
+}
+
+// WriteByte stores v at offset off in the page. p must not be the zero page.
+func (p *Page) WriteByte(off uint64, v byte) {
+	shift := 8 * (off % 8)
+	mask := uint64(0xff) << shift
+	w := &p.words[off/8]
+	for {
+		old := w.Load()
+		nw := old&^mask | uint64(v)<<shift
+		if old == nw || w.CompareAndSwap(old, nw) {
+			return
+		}
+	}
+}
+
+// Copy returns a new private page with p's contents and one mapping.
+func (p *Page) Copy() *Page {
+	n := NewPage()
+	for i := range p.words {
+		n.words[i].Store(p.words[i].Load())
+	}
+	return n
+}

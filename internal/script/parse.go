@@ -1,0 +1,146 @@
+package script
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Parse reads one script line. Blank lines and lines starting with '#'
+// give OpComment. A line that does not parse gives an error, and the
+// runner prints "LINE -> PARSE_ERROR".
+func Parse(line string) (Op, error) {
+	line = strings.TrimSpace(line)
+	op := Op{Line: line}
+	if line == "" || line[0] == '#' {
+		return op, nil
+	}
+	f := strings.Fields(line)
+	var err error
+	switch f[0] {
+	case "mmap":
+		op.Kind = OpMmap
+		err = parseArgs(f[1:], 4, func(a []string) error {
+			return all(
+				num(a[0], &op.Off), num(a[1], &op.Len),
+				prot(a[2], &op.Prot), flags(a[3], &op.Flags))
+		})
+	case "munmap":
+		op.Kind = OpMunmap
+		err = parseArgs(f[1:], 2, func(a []string) error {
+			return all(num(a[0], &op.Off), num(a[1], &op.Len))
+		})
+	case "mprotect":
+		op.Kind = OpMprotect
+		err = parseArgs(f[1:], 3, func(a []string) error {
+			return all(num(a[0], &op.Off), num(a[1], &op.Len), prot(a[2], &op.Prot))
+		})
+	case "mremap":
+		op.Kind = OpMremap
+		err = parseMremap(f[1:], &op)
+	case "madvise":
+		op.Kind = OpMadvise
+		err = parseArgs(f[1:], 3, func(a []string) error {
+			adv, err := parseAdvice(a[2])
+			op.Advice = adv
+			return all(num(a[0], &op.Off), num(a[1], &op.Len), err)
+		})
+	case "touch":
+		op.Kind = OpTouch
+		op.Val = 1
+		if len(f) == 3 {
+			var v uint64
+			if err = num(f[2], &v); err == nil {
+				op.Val = byte(v) // the low byte, as a C char store keeps it
+			}
+			f = f[:2]
+		}
+		if err == nil {
+			err = parseArgs(f[1:], 1, func(a []string) error { return num(a[0], &op.Off) })
+		}
+	case "read":
+		op.Kind = OpRead
+		err = parseArgs(f[1:], 1, func(a []string) error { return num(a[0], &op.Off) })
+	case "mincore":
+		op.Kind = OpMincore
+		err = parseArgs(f[1:], 2, func(a []string) error {
+			return all(num(a[0], &op.Off), num(a[1], &op.Len))
+		})
+	case "maps":
+		op.Kind = OpMaps
+		err = parseArgs(f[1:], 0, func([]string) error { return nil })
+	default:
+		err = fmt.Errorf("unknown call %q", f[0])
+	}
+	if err != nil {
+		return Op{Line: line}, fmt.Errorf("%q: %w", line, err)
+	}
+	return op, nil
+}
+
+// parseMremap reads "OFF OLDLEN NEWLEN [maymove] [fixed NEWOFF] [dontunmap]",
+// the options in any order, each at most once.
+func parseMremap(a []string, op *Op) error {
+	if len(a) < 3 {
+		return fmt.Errorf("want at least 3 arguments, have %d", len(a))
+	}
+	if err := all(num(a[0], &op.Off), num(a[1], &op.Len), num(a[2], &op.NewLen)); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i := 3; i < len(a); i++ {
+		w := a[i]
+		if seen[w] {
+			return fmt.Errorf("option %q twice", w)
+		}
+		seen[w] = true
+		switch w {
+		case "maymove":
+			op.MayMove = true
+		case "dontunmap":
+			op.DontUnmap = true
+		case "fixed":
+			if i+1 >= len(a) {
+				return fmt.Errorf("fixed without NEWOFF")
+			}
+			i++
+			if err := num(a[i], &op.NewOff); err != nil {
+				return err
+			}
+			op.Fixed, op.MayMove = true, true // MREMAP_FIXED needs MREMAP_MAYMOVE
+		default:
+			return fmt.Errorf("unknown mremap option %q", w)
+		}
+	}
+	return nil
+}
+
+func parseArgs(a []string, n int, fn func([]string) error) error {
+	if len(a) != n {
+		return fmt.Errorf("want %d arguments, have %d", n, len(a))
+	}
+	return fn(a)
+}
+
+func all(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func num(s string, v *uint64) (err error) {
+	*v, err = parseNumber(s)
+	return err
+}
+
+func prot(s string, p *Prot) (err error) {
+	*p, err = parseProt(s)
+	return err
+}
+
+func flags(s string, f *MapFlags) (err error) {
+	*f, err = parseFlags(s)
+	return err
+}

@@ -1,0 +1,507 @@
+package tree
+
+import (
+	"fmt"
+	"math"
+	"syscall"
+)
+
+// ErrNoMem is returned when a node allocation fails (only the fault-injection
+// failpoint can make it fail). It wraps syscall.ENOMEM so that callers can pass
+// it up as the errno a real kernel would return.
+var ErrNoMem error = fmt.Errorf("tree: node allocation failed: %w", syscall.ENOMEM)
+
+type txnState uint8
+
+const (
+	txnOpen txnState = iota
+	txnFailed
+	txnClosed
+)
+
+// Txn is a write transaction. Only one may be open per tree at a time; the
+// caller guarantees that (it holds the space's write lock).
+//
+// Copy-on-write with generation tags: every Txn gets a fresh generation number,
+// and a node whose gen equals the Txn's was created by this Txn and is not
+// reachable from any published root, so the Txn may change it in place. Any
+// other node may be in use by readers and is copied (once) before its first
+// change. A burst of changes in one Txn therefore copies each touched node once,
+// not once per change.
+type Txn[V any] struct {
+	t     *Tree[V]
+	base  *root[V] // the published root this Txn started from
+	r     root[V]  // the working root
+	gen   uint64
+	fail  func() bool
+	state txnState
+	dirty bool
+}
+
+// Txn starts a write transaction on the current committed version.
+func (t *Tree[V]) Txn() *Txn[V] {
+	t.gen++
+	x := &Txn[V]{t: t, gen: t.gen}
+	if b := t.root.Load(); b != nil {
+		x.base = b
+		x.r = *b
+	}
+	return x
+}
+
+// SetAllocFail installs a failpoint called once before each node allocation in
+// this Txn; when it returns true the allocation fails and the write returns
+// ErrNoMem. A nil f removes the failpoint.
+func (x *Txn[V]) SetAllocFail(f func() bool) { x.fail = f }
+
+// Snapshot returns the Txn's current, uncommitted state for the writer's own
+// lookups. Unlike a committed Snapshot it changes with later writes in this Txn,
+// and it must not be handed to other goroutines.
+func (x *Txn[V]) Snapshot() Snapshot[V] { return Snapshot[V]{&x.r} }
+
+// Commit publishes the Txn's state with one atomic store. Nodes created by the
+// Txn become immutable from here on: later Txns have other generations and so
+// copy them before any change.
+func (x *Txn[V]) Commit() {
+	switch x.state {
+	case txnFailed:
+		panic("tree: Commit of a Txn whose write failed; Abort it")
+	case txnClosed:
+		panic("tree: Commit of a finished Txn")
+	}
+	if x.dirty {
+		if x.t.root.Load() != x.base {
+			panic("tree: another Txn committed while this one was open")
+		}
+		r := new(root[V])
+		*r = x.r
+		x.t.root.Store(r)
+	}
+	x.close()
+}
+
+// Abort discards the Txn. The published tree was never touched, so there is
+// nothing to undo; the copies made so far become garbage.
+func (x *Txn[V]) Abort() {
+	if x.state != txnClosed {
+		x.close()
+	}
+}
+
+func (x *Txn[V]) close() {
+	x.state = txnClosed
+	x.base, x.fail = nil, nil
+}
+
+func (x *Txn[V]) check() error {
+	switch x.state {
+	case txnFailed:
+		return ErrNoMem
+	case txnClosed:
+		panic("tree: write to a finished Txn")
+	}
+	return nil
+}
+
+// setErr records a failed write: the working state may now be half changed,
+// so the Txn refuses further writes and Commit.
+func (x *Txn[V]) setErr(err error) error {
+	if err != nil {
+		x.state = txnFailed
+	}
+	return err
+}
+
+// alloc runs the failpoint ahead of a node allocation.
+func (x *Txn[V]) alloc() error {
+	if x.fail != nil && x.fail() {
+		return ErrNoMem
+	}
+	return nil
+}
+
+// own returns the node in *slot, first replacing it by a private copy unless
+// this Txn created it. slot must itself live in a node (or root) owned by x.
+func own[N node[N], V any](x *Txn[V], slot *N) (N, error) {
+	c := *slot
+	if c.owner() == x.gen {
+		return c, nil
+	}
+	if err := x.alloc(); err != nil {
+		var zero N
+		return zero, err
+	}
+	c = c.clone(x.gen)
+	*slot = c
+	return c, nil
+}
+
+// ownLeaf and ownInner are own for the hot path, where a direct call beats the
+// generic one's dictionary lookup.
+func (x *Txn[V]) ownLeaf(slot **leaf[V]) (*leaf[V], error) {
+	if l := *slot; l.gen == x.gen {
+		return l, nil
+	}
+	return own(x, slot)
+}
+
+func (x *Txn[V]) ownInner(slot **inner[V]) (*inner[V], error) {
+	if n := *slot; n.gen == x.gen {
+		return n, nil
+	}
+	return own(x, slot)
+}
+
+func fresh[N node[N], V any](x *Txn[V]) (N, error) {
+	var zero N
+	if err := x.alloc(); err != nil {
+		return zero, err
+	}
+	return zero.fresh(x.gen), nil
+}
+
+// Replace removes every item whose Start lies in [lo, hi) and inserts items.
+//
+// The caller guarantees that no item straddles lo or hi (it splits such items
+// first with an earlier Replace), and that items are sorted, non-overlapping,
+// non-empty and inside [lo, hi); a violation is a bug in the caller and panics.
+//
+// On ErrNoMem the Txn is left failed: it must be aborted, and the published tree
+// is untouched.
+func (x *Txn[V]) Replace(lo, hi uint64, items []Item[V]) error {
+	if err := x.check(); err != nil {
+		return err
+	}
+	checkItems(lo, hi, items)
+	x.dirty = true
+	// Each splice works in one leaf: it removes the part of the doomed run that
+	// lies there and, once the whole run is gone, inserts as many new items as the
+	// leaf has slots for. Nearly every call is done in one splice; long runs and
+	// bulk inserts loop, one leaf per round.
+	deleting := true
+	for deleting || len(items) > 0 {
+		from := lo
+		if !deleting {
+			// Everything in [lo, hi) is gone and what was inserted so far ends at or
+			// before items[0].Start, so routing by it finds the insertion point.
+			from = items[0].Start
+		}
+		res, err := x.spliceRoot(from, hi, items)
+		if err != nil {
+			return x.setErr(err)
+		}
+		x.r.count += res.inserted - res.removed
+		items = items[res.inserted:]
+		if res.complete {
+			deleting = false
+		} else if res.removed == 0 {
+			panic("tree: Replace made no progress") // unreachable with valid trees
+		}
+	}
+	return nil
+}
+
+func checkItems[V any](lo, hi uint64, items []Item[V]) {
+	if lo > hi {
+		panic(fmt.Sprintf("tree: Replace range [%#x, %#x) is inverted", lo, hi))
+	}
+	prev := lo
+	for i, it := range items {
+		if it.Start < prev || it.Start >= it.End || it.End > hi {
+			panic(fmt.Sprintf("tree: Replace [%#x, %#x): item %d [%#x, %#x) is empty, out of order, overlapping or outside the range",
+				lo, hi, i, it.Start, it.End))
+		}
+		prev = it.End
+	}
+}
+
+// splice is the outcome of one splice pass.
+type splice struct {
+	removed, inserted int
+	// complete: no item starting in [lo, hi) is left beyond this leaf, so the
+	// deletion is done and insertion may start.
+	complete bool
+}
+
+func (x *Txn[V]) spliceRoot(lo, hi uint64, items []Item[V]) (splice, error) {
+	r := &x.r
+	if r.height > 0 {
+		n, err := x.ownInner(&r.top)
+		if err != nil {
+			return splice{}, err
+		}
+		res, err := x.spliceInner(n, r.height, lo, hi, items, math.MaxUint64)
+		if err != nil {
+			return res, err
+		}
+		return res, x.fixRoot()
+	}
+	if r.leaf == nil {
+		if len(items) == 0 {
+			return splice{complete: true}, nil
+		}
+		l, err := fresh[*leaf[V]](x)
+		if err != nil {
+			return splice{}, err
+		}
+		r.leaf = l
+	}
+	l, err := x.ownLeaf(&r.leaf)
+	if err != nil {
+		return splice{}, err
+	}
+	res := spliceLeaf(l, lo, hi, items, math.MaxUint64)
+	return res, x.fixRoot()
+}
+
+// spliceInner descends into the child holding the first item that ends after
+// lo: the doomed run starts there, and new items may go there too, even in
+// front of its first item, because everything in the previous child ends at or
+// before lo. next is the Start of the first item after this subtree.
+func (x *Txn[V]) spliceInner(n *inner[V], h int, lo, hi uint64, items []Item[V], next uint64) (splice, error) {
+	i := upper(n.end[:n.n], lo)
+	if i == n.n {
+		i-- // lo is past every item: append to the last child
+	}
+	if i+1 < n.n {
+		next = n.start[i+1]
+	}
+	var res splice
+	if h == 1 {
+		l, err := x.ownLeaf(&n.leaves[i])
+		if err != nil {
+			return res, err
+		}
+		res = spliceLeaf(l, lo, hi, items, next)
+		n.setSum(i, l.summary())
+	} else {
+		c, err := x.ownInner(&n.kids[i])
+		if err != nil {
+			return res, err
+		}
+		if res, err = x.spliceInner(c, h-1, lo, hi, items, next); err != nil {
+			return res, err
+		}
+		n.setSum(i, c.summary())
+	}
+	return res, x.fixChild(n, h, i)
+}
+
+// spliceLeaf does one splice in leaf l (owned by the Txn). It may leave l
+// overfull by one slot or underfull; the parent repairs that.
+func spliceLeaf[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) splice {
+	n := l.n
+	p := l.endUpper(lo)
+	if p < n && l.items[p].Start < lo {
+		panic(fmt.Sprintf("tree: Replace [%#x, %#x): item [%#x, %#x) straddles %#x", lo, hi, l.items[p].Start, l.items[p].End, lo))
+	}
+	q := p
+	for q < n && l.items[q].Start < hi {
+		if l.items[q].End > hi {
+			panic(fmt.Sprintf("tree: Replace [%#x, %#x): item [%#x, %#x) straddles %#x", lo, hi, l.items[q].Start, l.items[q].End, hi))
+		}
+		q++
+	}
+	res := splice{removed: q - p, complete: q < n || next >= hi}
+	k := 0
+	if res.complete {
+		k = min(len(items), len(l.items)-(n-res.removed))
+	}
+	m := n - res.removed + k
+	copy(l.items[p+k:m], l.items[q:n])
+	copy(l.items[p:p+k], items[:k])
+	if m < n {
+		clear(l.items[m:n])
+	}
+	l.n = m
+	res.inserted = k
+	return res
+}
+
+// fixChild restores the fill bounds of child i of n (owned) after a write below
+// it. At most one child of n is added or removed, so n itself may end up one
+// over or under its own bounds, for n's parent to repair in turn.
+func (x *Txn[V]) fixChild(n *inner[V], h, i int) error {
+	if h == 1 {
+		if c := n.leaves[i].n; c < leafMin || c > leafMax {
+			return fixPair(x, n, &n.leaves, i, leafMin, leafMax)
+		}
+		return nil
+	}
+	if c := n.kids[i].n; c < innerMin || c > innerMax {
+		return fixPair(x, n, &n.kids, i, innerMin, innerMax)
+	}
+	return nil
+}
+
+// fixPair repairs child i of n, whose count is outside [lo, hi].
+//
+// An overfull child first spills into a neighbour with room and only splits when
+// both neighbours are full. That is what keeps leaves nearly full when areas are
+// added in address order (mmap's top-down placement adds them in decreasing
+// order): a plain half split would leave every leaf half empty for good, and the
+// memory target could not be met.
+func fixPair[N node[N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]N, i, lo, hi int) error {
+	c := kids[i].count()
+	if c > hi {
+		if i > 0 && kids[i-1].count() < hi {
+			return even(x, n, kids, i-1)
+		}
+		if i+1 < n.n && kids[i+1].count() < hi {
+			return even(x, n, kids, i)
+		}
+		return split(x, n, kids, i)
+	}
+	if n.n < 2 {
+		return nil // only a root can have one child; fixRoot collapses it
+	}
+	j := max(i-1, 0) // repair the pair (j, j+1)
+	if kids[j].count()+kids[j+1].count() <= hi {
+		return merge(x, n, kids, j)
+	}
+	return even(x, n, kids, j)
+}
+
+// even shares the entries of children j and j+1 equally between them.
+func even[N node[N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]N, j int) error {
+	a, err := own(x, &kids[j])
+	if err != nil {
+		return err
+	}
+	b, err := own(x, &kids[j+1])
+	if err != nil {
+		return err
+	}
+	if ca, cb := a.count(), b.count(); ca > cb {
+		a.moveTail(b, (ca-cb)/2)
+	} else {
+		a.moveHead(b, (cb-ca)/2)
+	}
+	n.setSum(j, a.summary())
+	n.setSum(j+1, b.summary())
+	return nil
+}
+
+// merge folds child j+1 into child j. Child j+1 is only read, so it is not
+// copied even when it is a published node.
+func merge[N node[N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]N, j int) error {
+	a, err := own(x, &kids[j])
+	if err != nil {
+		return err
+	}
+	a.appendAll(kids[j+1])
+	n.removeEntry(j + 1)
+	n.setSum(j, a.summary())
+	return nil
+}
+
+// split moves the upper half of child i into a new child i+1.
+func split[N node[N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]N, i int) error {
+	a, err := own(x, &kids[i])
+	if err != nil {
+		return err
+	}
+	b, err := fresh[N](x)
+	if err != nil {
+		return err
+	}
+	a.moveTail(b, a.count()-a.count()/2)
+	n.insertEntry(i + 1)
+	kids[i+1] = b
+	n.setSum(i, a.summary())
+	n.setSum(i+1, b.summary())
+	return nil
+}
+
+// fixRoot restores the root's bounds: an overfull root splits under a new root
+// (the only way the tree grows taller), an internal root with one child gives
+// way to it, and an empty leaf root becomes the canonical empty tree.
+func (x *Txn[V]) fixRoot() error {
+	r := &x.r
+	if r.height == 0 {
+		switch {
+		case r.leaf.n == 0:
+			r.leaf = nil
+		case r.leaf.n > leafMax:
+			top, err := fresh[*inner[V]](x)
+			if err != nil {
+				return err
+			}
+			top.n = 1
+			top.leaves[0] = r.leaf
+			if err := split(x, top, &top.leaves, 0); err != nil {
+				return err
+			}
+			r.leaf, r.top, r.height = nil, top, 1
+		}
+		return nil
+	}
+	if r.top.n > innerMax {
+		top, err := fresh[*inner[V]](x)
+		if err != nil {
+			return err
+		}
+		top.n = 1
+		top.kids[0] = r.top
+		if err := split(x, top, &top.kids, 0); err != nil {
+			return err
+		}
+		r.top = top
+		r.height++
+		return nil
+	}
+	for r.height > 0 && r.top.n == 1 {
+		if r.height == 1 {
+			r.leaf, r.top = r.top.leaves[0], nil
+		} else {
+			r.top = r.top.kids[0]
+		}
+		r.height--
+	}
+	if r.height == 0 && r.leaf.n == 0 {
+		r.leaf = nil
+	}
+	return nil
+}
+
+// Set overwrites the value of the item that starts exactly at start; its range
+// does not change, so only the path to its leaf is copied and no summary moves.
+// There must be such an item.
+func (x *Txn[V]) Set(start uint64, val V) error {
+	if err := x.check(); err != nil {
+		return err
+	}
+	l, err := x.ownPath(start)
+	if err != nil {
+		return x.setErr(err)
+	}
+	j := l.startUpper(start) - 1
+	if j < 0 || l.items[j].Start != start {
+		panic(fmt.Sprintf("tree: Set: no item starts at %#x", start))
+	}
+	l.items[j].Val = val
+	x.dirty = true
+	return nil
+}
+
+// ownPath makes the path to the leaf that would hold an item starting at addr
+// private to the Txn and returns that leaf. Copies of published nodes are
+// identical to them, so a failure half way leaves the working state consistent.
+func (x *Txn[V]) ownPath(addr uint64) (*leaf[V], error) {
+	r := &x.r
+	if r.height == 0 {
+		if r.leaf == nil {
+			panic(fmt.Sprintf("tree: Set: no item starts at %#x", addr))
+		}
+		return x.ownLeaf(&r.leaf)
+	}
+	n, err := x.ownInner(&r.top)
+	for h := r.height; err == nil; h-- {
+		i := max(upper(n.start[:n.n], addr)-1, 0)
+		if h == 1 {
+			return x.ownLeaf(&n.leaves[i])
+		}
+		n, err = x.ownInner(&n.kids[i])
+	}
+	return nil, err
+}

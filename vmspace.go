@@ -1,0 +1,218 @@
+// Package vmspace manages a virtual address space the way Linux's mm does,
+// and locks it the way Linux does since 6.4: with per-area (per-VMA) locks.
+//
+// A Space holds one address space: a set of non-overlapping areas (Linux's
+// VMAs), each with a protection and flags, and the pages made present in
+// them. Map, Unmap and Protect change the layout with Linux's splits,
+// merges and errors (syscall.Errno values, so errors.Is(err,
+// syscall.ENOMEM) works). Fault resolves a page fault: it finds the area
+// through a tree lookup that takes no lock, read-locks only that area, and
+// so keeps going while other goroutines map, unmap and protect other
+// memory. A whole-space mode, where every fault takes the space lock as in
+// gVisor and older kernels, lives beside it so both can be measured.
+//
+//	s, _ := vmspace.New()
+//	defer s.Close()
+//	addr, _ := s.Map(0, 16*vmspace.PageSize, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous)
+//	_ = s.Fault(addr, vmspace.Write)              // zero-filled page made present
+//	_ = s.Protect(addr, vmspace.PageSize, vmspace.ProtRead)
+//	err := s.Fault(addr, vmspace.Write)           // *FaultError, Code AccErr (SEGV_ACCERR)
+//	_ = s.Unmap(addr, 16*vmspace.PageSize)
+//
+// The locking protocol, the lock order and what protects each field are
+// documented in internal/mm, internal/arealock and internal/spacelock.
+package vmspace
+
+import (
+	"io"
+
+	"github.com/vmspace/vmspace/internal/mm"
+)
+
+// PageSize is the page size: 4 KiB.
+const PageSize = mm.PageSize
+
+// Prot is a protection, with mmap's PROT_* values.
+type Prot = mm.Prot
+
+const (
+	ProtNone  = mm.ProtNone
+	ProtRead  = mm.ProtRead
+	ProtWrite = mm.ProtWrite
+	ProtExec  = mm.ProtExec
+)
+
+// MapFlags are mmap's MAP_* flags, with Linux's values.
+type MapFlags = mm.MapFlags
+
+const (
+	MapShared         = mm.MapShared
+	MapPrivate        = mm.MapPrivate
+	MapFixed          = mm.MapFixed
+	MapAnonymous      = mm.MapAnonymous
+	MapGrowsDown      = mm.MapGrowsDown
+	MapLocked         = mm.MapLocked
+	MapNoReserve      = mm.MapNoReserve
+	MapPopulate       = mm.MapPopulate
+	MapStack          = mm.MapStack
+	MapFixedNoReplace = mm.MapFixedNoReplace
+)
+
+// Flags are an area's flags, with the kernel's VM_* values.
+type Flags = mm.Flags
+
+// Access is the kind of a faulting access: Read, Write or Exec.
+type Access = mm.Access
+
+const (
+	Read  = mm.Read
+	Write = mm.Write
+	Exec  = mm.Exec
+)
+
+// FaultError is the error of a failed fault; it wraps syscall.EFAULT and
+// its Code tells MapErr (no mapping, SEGV_MAPERR) from AccErr (the mapping
+// forbids the access, SEGV_ACCERR).
+type FaultError = mm.FaultError
+
+// FaultCode is MapErr or AccErr.
+type FaultCode = mm.FaultCode
+
+const (
+	MapErr = mm.MapErr
+	AccErr = mm.AccErr
+)
+
+// Stats are the fault-path counters (see mm.Stats).
+type Stats = mm.Stats
+
+// Mapping is one line of the layout.
+type Mapping = mm.Mapping
+
+// LockMode selects how faults lock the space.
+type LockMode = mm.LockMode
+
+const (
+	// PerArea: lockless lookup and a per-area read lock (the default).
+	PerArea = mm.PerArea
+	// WholeSpace: every fault takes the space lock for reading.
+	WholeSpace = mm.WholeSpace
+)
+
+// ErrClosed is returned by calls on a closed space.
+var ErrClosed = mm.ErrClosed
+
+// Option configures New.
+type Option func(*mm.Config)
+
+// WithRange sets the user range [base, end) (page-aligned). The default is
+// x86-64 Linux's: [64 KiB, 2^47 - 4 KiB).
+func WithRange(base, end uint64) Option {
+	return func(c *mm.Config) { c.Base, c.End = base, end }
+}
+
+// WithMmapBase sets where top-down placement starts (default: the end of
+// the range).
+func WithMmapBase(addr uint64) Option { return func(c *mm.Config) { c.MmapBase = addr } }
+
+// WithLockMode selects PerArea (default) or WholeSpace.
+func WithLockMode(m LockMode) Option { return func(c *mm.Config) { c.Mode = m } }
+
+// WithRecycling turns the immediate reuse of freed areas on (the default)
+// or off.
+//
+// On, a freed area goes back to a pool shared by all spaces and may be
+// handed out again at once, as the kernel's SLAB_TYPESAFE_BY_RCU cache does;
+// lockless readers that still hold a pointer to it are kept safe by the
+// validation after their try-lock. Off, freed areas are left to the garbage
+// collector. Recycling is the default because it measured faster for
+// layout changes and allocates less (see the benchmarks in the README),
+// and because it keeps the validation exercised: with recycling off a
+// missing check could hide.
+func WithRecycling(on bool) Option { return func(c *mm.Config) { c.Recycle = on } }
+
+// WithMaxAreas bounds the number of areas, as vm.max_map_count does
+// (Linux's default is 65530). 0, the default, means no bound.
+func WithMaxAreas(n int) Option { return func(c *mm.Config) { c.MaxAreas = n } }
+
+// Space is an address space (the kernel's mm_struct). All methods are safe
+// for concurrent use.
+type Space struct {
+	s *mm.Space
+}
+
+// New returns an empty space.
+func New(opts ...Option) (*Space, error) {
+	c := mm.DefaultConfig()
+	for _, o := range opts {
+		o(&c)
+	}
+	s, err := mm.New(c)
+	if err != nil {
+		return nil, err
+	}
+	return &Space{s}, nil
+}
+
+// Map maps anonymous memory and returns its address (mmap). flags hold
+// exactly one of MapPrivate and MapShared (MapAnonymous is implied); with
+// MapFixed the mapping goes at addr and replaces what was there, with
+// MapFixedNoReplace it goes at addr or fails with EEXIST, and otherwise a
+// non-zero addr is a hint and the space is searched top-down.
+func (s *Space) Map(addr, length uint64, prot Prot, flags MapFlags) (uint64, error) {
+	return s.s.Map(addr, length, prot, flags)
+}
+
+// Unmap removes the mappings in [addr, addr+length) (munmap).
+func (s *Space) Unmap(addr, length uint64) error { return s.s.Unmap(addr, length) }
+
+// Protect changes the protection of [addr, addr+length) (mprotect).
+func (s *Space) Protect(addr, length uint64, prot Prot) error {
+	return s.s.Protect(addr, length, prot)
+}
+
+// Fault resolves a page fault at addr: it checks acc against the covering
+// area's protection and makes the page present, zero-filled on first
+// touch. A failure is a *FaultError.
+func (s *Space) Fault(addr uint64, acc Access) error { return s.s.Fault(addr, acc) }
+
+// Maps returns the layout as of one moment, without blocking writers or
+// being blocked by them.
+func (s *Space) Maps() []Mapping { return s.s.Maps() }
+
+// WriteMaps writes the layout in /proc/self/maps form.
+func (s *Space) WriteMaps(w io.Writer) error { return s.s.WriteMaps(w) }
+
+// Stats returns the fault-path counters; it stops nothing.
+func (s *Space) Stats() Stats { return s.s.Stats() }
+
+// Len returns the number of areas.
+func (s *Space) Len() int { return s.s.Len() }
+
+// Mode returns the space's lock mode.
+func (s *Space) Mode() LockMode { return s.s.Mode() }
+
+// Close tears the space down; its areas are freed at once.
+func (s *Space) Close() { s.s.Close() }
+
+// ReadAt reads len(p) bytes at addr through the space, faulting pages in
+// for reading and honouring protections, like a process's own loads.
+// It returns the bytes read before the first fault and the fault's error.
+func (s *Space) ReadAt(p []byte, addr uint64) (int, error) { return s.s.ReadAt(p, addr) }
+
+// WriteAt writes p at addr through the space, faulting pages in for
+// writing (copy-on-write where they are shared).
+func (s *Space) WriteAt(p []byte, addr uint64) (int, error) { return s.s.WriteAt(p, addr) }
+
+// Mincore reports, per page of [addr, addr+length), whether it is present.
+func (s *Space) Mincore(addr, length uint64) ([]bool, error) { return s.s.Mincore(addr, length) }
+
+// Area is a read-locked area: while held, the area cannot change or go.
+// Release it with Unlock, and do not call Map, Unmap, Protect or anything
+// else that takes the space lock while holding it: a writer waiting for
+// this reader would deadlock.
+type Area = mm.Handle
+
+// LockArea read-locks the area covering addr (or, in whole-space mode or
+// when the lockless path gives up, holds the space lock for reading).
+func (s *Space) LockArea(addr uint64) (*Area, error) { return s.s.LockArea(addr) }
