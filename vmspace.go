@@ -216,3 +216,77 @@ type Area = mm.Handle
 // LockArea read-locks the area covering addr (or, in whole-space mode or
 // when the lockless path gives up, holds the space lock for reading).
 func (s *Space) LockArea(addr uint64) (*Area, error) { return s.s.LockArea(addr) }
+
+// RemapFlags are mremap's MREMAP_* flags, with Linux's values.
+type RemapFlags = mm.RemapFlags
+
+const (
+	// RemapMayMove lets a growing mapping move when it cannot grow in
+	// place (MREMAP_MAYMOVE).
+	RemapMayMove = mm.RemapMayMove
+	// RemapFixed moves the mapping to newAddr, replacing what was there
+	// (MREMAP_FIXED); it needs RemapMayMove.
+	RemapFixed = mm.RemapFixed
+	// RemapDontUnmap moves the pages and leaves the source area in
+	// place, empty (MREMAP_DONTUNMAP); it needs RemapMayMove and an
+	// unchanged size.
+	RemapDontUnmap = mm.RemapDontUnmap
+)
+
+// Remap resizes or moves the mapping [addr, addr+oldLen) to newLen bytes
+// (mremap) and returns its address; newAddr counts only with RemapFixed
+// (the target) or RemapDontUnmap (a hint). Pages move with the mapping.
+func (s *Space) Remap(addr, oldLen, newLen uint64, flags RemapFlags, newAddr uint64) (uint64, error) {
+	return s.s.Remap(addr, oldLen, newLen, flags, newAddr)
+}
+
+// Advice is a madvise advice, with Linux's MADV_* value.
+type Advice = mm.Advice
+
+const (
+	AdviseNormal         = mm.AdviseNormal
+	AdviseRandom         = mm.AdviseRandom
+	AdviseSequential     = mm.AdviseSequential
+	AdviseWillNeed       = mm.AdviseWillNeed
+	AdviseDontNeed       = mm.AdviseDontNeed
+	AdviseFree           = mm.AdviseFree
+	AdviseDontFork       = mm.AdviseDontFork
+	AdviseDoFork         = mm.AdviseDoFork
+	AdviseHugePage       = mm.AdviseHugePage
+	AdviseNoHugePage     = mm.AdviseNoHugePage
+	AdviseDontDump       = mm.AdviseDontDump
+	AdviseDoDump         = mm.AdviseDoDump
+	AdviseWipeOnFork     = mm.AdviseWipeOnFork
+	AdviseKeepOnFork     = mm.AdviseKeepOnFork
+	AdviseCold           = mm.AdviseCold
+	AdvisePageout        = mm.AdvisePageout
+	AdvisePopulateRead   = mm.AdvisePopulateRead
+	AdvisePopulateWrite  = mm.AdvisePopulateWrite
+	AdviseDontNeedLocked = mm.AdviseDontNeedLocked
+	AdviseGuardInstall   = mm.AdviseGuardInstall
+	AdviseGuardRemove    = mm.AdviseGuardRemove
+)
+
+// Advise gives advice about [addr, addr+length) (madvise): drop pages
+// (AdviseDontNeed, AdviseFree, AdvisePageout), fault them in
+// (AdvisePopulateRead, AdvisePopulateWrite), install or remove guard
+// regions, or set the flags that the other advice sets, splitting and
+// merging areas as Protect does. Holes in the range are skipped and
+// reported with ENOMEM after the rest has been advised.
+func (s *Space) Advise(addr, length uint64, adv Advice) error { return s.s.Advise(addr, length, adv) }
+
+// ErrSigbus is the error of an access past the end of the object behind a
+// shared mapping (after Remap grew the mapping beyond it).
+var ErrSigbus = mm.ErrSigbus
+
+// Fork returns a child space, as fork(2) makes one: private pages are
+// shared copy-on-write, shared mappings stay shared, areas advised
+// AdviseDontFork are left out and areas advised AdviseWipeOnFork come
+// empty. The parent is held still while it is copied.
+func (s *Space) Fork() (*Space, error) {
+	c, err := s.s.Fork()
+	if err != nil {
+		return nil, err
+	}
+	return &Space{c}, nil
+}

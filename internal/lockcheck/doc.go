@@ -14,10 +14,19 @@
 //     for writing.
 //  3. A goroutine holds at most one space lock of a given space at a time
 //     (no recursive read locking: Go's RWMutex deadlocks if a writer queues
-//     between the two read acquisitions).
+//     between the two read acquisitions), and releases a space lock only in
+//     the mode it holds it.
 //  4. Shadow exclusion: an area never admits a reader while a writer or a
-//     detacher excludes readers (checked by package arealock through
+//     detacher excludes readers, exclusion never begins with a reader
+//     inside, there is at most one excluder, and no reader leaves an area it
+//     did not enter (checked by package arealock through
 //     ReaderIn/ReaderOut/ExcludeBegin/ExcludeEnd).
+//  5. A goroutine holding a space lock for writing takes no area read lock
+//     (a write session that read-locked an area and then write-locked it
+//     would wait for itself), and releases only area read locks it holds.
+//  6. A goroutine that has returned from a call into the library holds no
+//     lock (AssertNoneHeld, called by the torture workers after every
+//     operation).
 //
 // The lock order, as a tree (a lock may be taken while holding its
 // ancestors, never the other way round):
@@ -26,4 +35,8 @@
 //	└── area lock (Area: arealock.Lock, the kernel's per-VMA lock)
 //	    └── space page-table lock (Space.ptl, the kernel's page_table_lock)
 //	        └── shared-memory object lock (shmObject.mu)
+//
+// The tests of this package (lockcheck_test.go, tag vmspace_lockcheck)
+// break each rule on purpose and expect the panic; internal/mm's
+// lockcheck_test.go does the same through the real locks.
 package lockcheck

@@ -58,8 +58,10 @@ func (s *Space) Mincore(addr, length uint64) ([]bool, error) {
 	if addr&pageMask != 0 {
 		return nil, syscall.EINVAL
 	}
+	// access_ok on the raw length first: a length that wraps the address
+	// space is refused even where PAGE_ALIGN would make it 0.
 	end := addr + (length+pageMask)&^pageMask
-	if end < addr || addr < s.base && length > 0 || end > s.end {
+	if addr+length < addr || addr+length > s.end || end < addr || addr < s.base && length > 0 || end > s.end {
 		return nil, syscall.ENOMEM
 	}
 	s.lock.RLock()
@@ -67,12 +69,27 @@ func (s *Space) Mincore(addr, length uint64) ([]bool, error) {
 	snap := s.tree.Snapshot()
 	out := make([]bool, 0, (end-addr)>>pageShift)
 	for a := addr; a < end; a += PageSize {
-		if _, ok := snap.Find(a); !ok {
+		it, ok := snap.Find(a)
+		if !ok {
 			return nil, syscall.ENOMEM
 		}
-		out = append(out, s.pt.Lookup((a-s.base)>>pageShift) != nil)
+		out = append(out, s.residentLocked(it.Val.a, a))
 	}
 	return out, nil
+}
+
+// residentLocked is mincore's answer for the page at addr of area a
+// (mincore_pte_range): for a shared mapping whether its object holds the
+// page (mincore_page asks the page cache, so a page whose PTE was zapped
+// still counts), for a private one whether a page, the zero page included,
+// is mapped; a guard marker is not a page.
+// Precondition: the space lock held; a covers addr.
+func (s *Space) residentLocked(a *Area, addr uint64) bool {
+	if a.flags&VMShared != 0 {
+		return a.shm.resident(a.pgoff + (addr-a.start)>>pageShift)
+	}
+	p := s.pt.Lookup((addr - s.base) >> pageShift)
+	return p != nil && !p.IsGuard()
 }
 
 // Handle is a read-locked area (see LockArea).

@@ -121,6 +121,9 @@ func (s *Space) freeArea(a *Area) {
 	if h := s.hooks; h != nil && h.Free != nil {
 		h.Free(a)
 	}
+	if h := s.hooks; h != nil && h.Keep != nil && h.Keep(a) {
+		return
+	}
 	if s.recycle {
 		areaPool.Put(a)
 	}

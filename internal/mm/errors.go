@@ -1,6 +1,7 @@
 package mm
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 )
@@ -41,3 +42,8 @@ func (e *FaultError) Unwrap() error { return syscall.EFAULT }
 
 // ErrClosed is returned by calls on a space after Close.
 var ErrClosed = fmt.Errorf("vmspace: space closed: %w", syscall.ENXIO)
+
+// ErrSigbus is the error of an access the kernel answers with SIGBUS: past
+// the end of the object behind a shared mapping (after mremap grew the
+// mapping beyond it).
+var ErrSigbus = errors.New("vmspace: SIGBUS")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/vmspace/vmspace/internal/lockcheck"
 	"github.com/vmspace/vmspace/internal/pagetable"
+	"github.com/vmspace/vmspace/internal/tree"
 )
 
 // errRetry: the fault needs the space lock to go on (VM_FAULT_RETRY).
@@ -39,23 +40,40 @@ func (s *Space) access(addr uint64, acc Access, fn func(p *pagetable.Page)) erro
 }
 
 // accessSlow is the fault under the space lock held for reading
-// (lock_mm_and_find_vma).
+// (lock_mm_and_find_vma). An address in the hole just below a growsdown
+// area grows that area first, under the space lock held for writing
+// (expand_stack_locked, stack.go), and the fault is then retried once.
 func (s *Space) accessSlow(addr uint64, acc Access, fn func(p *pagetable.Page)) error {
-	s.lock.RLock()
-	defer s.lock.RUnlock()
 	st := s.stats.at(addr)
 	st.spaceLocked.Add(1)
 	if s.mode == PerArea {
 		st.fallback.Add(1)
 	}
+	for grown := false; ; grown = true {
+		err, stack := s.faultSpaceLocked(addr, acc, fn)
+		if !stack || grown || !s.expandStack(addr) {
+			return err
+		}
+	}
+}
+
+// faultSpaceLocked is one try of accessSlow under the space read lock.
+// stack reports a miss just below a growsdown area.
+func (s *Space) faultSpaceLocked(addr uint64, acc Access, fn func(p *pagetable.Page)) (err error, stack bool) {
+	s.lock.RLock()
+	defer s.lock.RUnlock()
 	if s.closing.Load() {
-		return ErrClosed
+		return ErrClosed, false
 	}
-	it, ok := s.tree.Snapshot().Find(addr)
+	snap := s.tree.Snapshot()
+	it, ok := snap.Find(addr)
 	if !ok {
-		return &FaultError{Addr: addr, Access: acc, Code: MapErr}
+		// find_vma: the first area above; a growsdown one may grow.
+		next, ok := snap.First(addr)
+		stack = ok && next.Val.flags&VMGrowsDown != 0
+		return &FaultError{Addr: addr, Access: acc, Code: MapErr}, stack
 	}
-	return s.faultLocked(it.Val.a, addr, acc, true, fn)
+	return s.faultLocked(it.Val.a, addr, acc, true, fn), false
 }
 
 // faultLocked does a fault's work on area a (handle_mm_fault).
@@ -69,9 +87,16 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 	for {
 		p := slot.Load()
 		switch {
+		case p.IsGuard():
+			// A guard region's marker: the fault handler returns
+			// VM_FAULT_SIGSEGV, sent as SEGV_MAPERR.
+			return &FaultError{Addr: addr, Access: acc, Code: MapErr}
 		case a.flags&VMShared != 0:
 			if p == nil {
 				np := a.shm.page(a.pgoff + (addr-a.start)>>pageShift)
+				if np == nil {
+					return ErrSigbus // beyond the object (shmem_fault)
+				}
 				if !slot.CompareAndSwap(nil, np) {
 					np.Put()
 					continue
@@ -109,6 +134,9 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				p.Put()
 			}
 			p = np
+		}
+		if acc == Write {
+			p.Redirty() // a lazy-free page written again keeps its data
 		}
 		if fn != nil {
 			fn(p)
@@ -149,7 +177,12 @@ func (s *Space) anonPrepare(a *Area, spaceLocked bool) error {
 // prev, as find_mergeable_anon_vma).
 // Preconditions: space lock held for reading, ptl held.
 func (s *Space) findMergeableAnon(a *Area) *anonVMA {
-	snap := s.tree.Snapshot()
+	return mergeableAnonIn(s.tree.Snapshot(), a)
+}
+
+// mergeableAnonIn is findMergeableAnon on the layout snap (a write
+// session's view, or the published tree).
+func mergeableAnonIn(snap tree.Snapshot[entry], a *Area) *anonVMA {
 	if it, ok := snap.First(a.end); ok && it.Start == a.end {
 		if av := reusableAnon(it.Val.a, a, it.Val.a); av != nil {
 			return av

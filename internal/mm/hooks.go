@@ -16,6 +16,9 @@ const (
 	HookAfterInc
 	// HookReadLocked: a fault holds the area read lock, validated.
 	HookReadLocked
+	// HookBeforeDetach: a writer write-locked an area it removes and has
+	// not yet detached it.
+	HookBeforeDetach
 	// HookBeforeCommit: a writer built the new tree and has not
 	// published it.
 	HookBeforeCommit
@@ -36,6 +39,10 @@ type Hooks struct {
 	Alloc func() *Area
 	// Free runs when an area is freed.
 	Free func(a *Area)
+	// Keep, if it returns true for a freed area, keeps that area out of
+	// the recycling pool so that a test can hand it out again through
+	// Alloc (an area must never be in the pool and in use at once).
+	Keep func(a *Area) bool
 	// TreeAllocFail is the tree's node-allocation failpoint: return true
 	// to make that allocation fail with ENOMEM.
 	TreeAllocFail func() bool

@@ -13,15 +13,8 @@ func (s *Space) Map(addr, length uint64, prot Prot, flags MapFlags) (uint64, err
 		return 0, syscall.EINVAL
 	}
 	var vmf Flags
-	switch flags & mapType {
-	case MapShared:
-		if flags&MapGrowsDown != 0 {
-			return 0, syscall.EINVAL
-		}
+	if flags&mapType == MapShared {
 		vmf = VMShared | VMMayShare
-	case MapPrivate:
-	default:
-		return 0, syscall.EINVAL
 	}
 	fixed := flags&(MapFixed|MapFixedNoReplace) != 0
 	if !fixed {
@@ -82,6 +75,17 @@ func (s *Space) mapLocked(x *session, addr, length uint64, vmf Flags, flags MapF
 	if flags&MapFixedNoReplace != 0 && overlaps {
 		return 0, syscall.EEXIST
 	}
+	// do_mmap checks the mapping type only now, after the placement: a
+	// bad type with a bad length or address fails for those first.
+	switch flags & mapType {
+	case MapShared:
+		if flags&MapGrowsDown != 0 {
+			return 0, syscall.EINVAL
+		}
+	case MapPrivate:
+	default:
+		return 0, syscall.EINVAL
+	}
 	if s.maxAreas > 0 && x.view().Len() > s.maxAreas {
 		return 0, syscall.ENOMEM
 	}
@@ -93,7 +97,7 @@ func (s *Space) mapLocked(x *session, addr, length uint64, vmf Flags, flags MapF
 	m := mergeReq{start: addr, end: end, flags: vmf}
 	if vmf&VMShared != 0 {
 		// A new shared mapping is a new shmem object: it cannot merge.
-		m.shm = newShm()
+		m.shm = newShm(length >> pageShift)
 	} else {
 		m.pgoff = addr >> pageShift
 		m.prev = x.areaEndingAt(addr)

@@ -101,11 +101,19 @@ func (x *session) protectFixup(a *Area, start, end uint64, newflags Flags) (uint
 		middle: a,
 		prev:   x.areaEndingAt(a.start),
 	}
+	// Locked private memory made writable gets its COW broken at once,
+	// before the next area is looked at (mprotect_fixup's
+	// populate_vma_page_range): it gets an anon_vma, which counts for
+	// the merges that follow.
+	lockedWrite := old&(VMWrite|VMShared|VMLocked) == VMLocked && newflags&VMWrite != 0
 	merged, err := x.mergeExisting(&m)
 	if err != nil {
 		return 0, err
 	}
 	if merged != nil {
+		if lockedWrite {
+			x.writeFaultLocked(merged, start, end)
+		}
 		return merged.end, nil
 	}
 	if a.start < start {
@@ -128,5 +136,11 @@ func (x *session) protectFixup(a *Area, start, end uint64, newflags Flags) (uint
 	st := stateOf(a)
 	st.flags = newflags
 	x.set(a, st)
-	return a.end, x.store(a.start, a.end, a)
+	if err := x.store(a.start, a.end, a); err != nil {
+		return 0, err
+	}
+	if lockedWrite {
+		x.writeFaultLocked(a, start, end)
+	}
+	return a.end, nil
 }

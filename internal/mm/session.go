@@ -44,7 +44,7 @@ type session struct {
 	saved    []savedFields
 	fresh    []*Area
 	detached []*Area
-	clears   [][2]uint64 // address ranges whose pages go at commit
+	pageOps  []pageOp // page-table work done at commit, in order (pageops.go)
 }
 
 // begin takes the space write lock and opens a session.
@@ -94,6 +94,7 @@ func (x *session) remove(a *Area) {
 		return
 	}
 	x.lockArea(a)
+	x.s.hook(HookBeforeDetach, a)
 	a.lock.Detach(&x.s.lock)
 	a.sess |= sessDetached
 	x.detached = append(x.detached, a)
@@ -112,7 +113,7 @@ func (x *session) store(lo, hi uint64, areas ...*Area) error {
 
 // clearPages schedules the pages of [start, end) for removal at commit.
 func (x *session) clearPages(start, end uint64) {
-	x.clears = append(x.clears, [2]uint64{start, end})
+	x.pageOps = append(x.pageOps, pageOp{kind: opClear, start: start, end: end})
 }
 
 // commit publishes the session's changes. The space lock stays held: the
@@ -128,16 +129,22 @@ func (x *session) commit() {
 	x.txn.Commit()
 	// Point of no return. Removed areas are detached and out of the
 	// published tree; they stay stamped until the session ends.
-	for _, r := range x.clears {
-		s.pt.Clear((r[0]-s.base)>>pageShift, (r[1]-s.base)>>pageShift)
+	x.applyPageOps()
+	// The dropped fresh areas go first in x.fresh, so that forget can
+	// clear every mark before anything is freed.
+	ndropped := 0
+	for i, a := range x.fresh {
+		if a.sess&sessDropped != 0 {
+			x.fresh[ndropped], x.fresh[i] = a, x.fresh[ndropped]
+			ndropped++
+		}
 	}
+	x.forget()
 	for _, a := range x.detached {
 		s.freeArea(a)
 	}
-	for _, a := range x.fresh {
-		if a.sess&sessDropped != 0 {
-			s.freeArea(a)
-		}
+	for _, a := range x.fresh[:ndropped] {
+		s.freeArea(a)
 	}
 	s.nareas = x.txn.Snapshot().Len()
 	s.hook(HookAfterCommit, nil)
@@ -159,13 +166,19 @@ func (x *session) abort() {
 	for _, a := range x.detached {
 		a.lock.Attach(&s.lock)
 	}
+	x.forget()
 	for _, a := range x.fresh {
 		s.freeArea(a)
 	}
 	x.reset()
 }
 
-func (x *session) reset() {
+// forget clears the session marks of every area the session touched. It
+// runs before any of them is freed: a freed area may at once be allocated
+// by another space's session (the pool is shared), and clearing its marks
+// afterwards would race with that session and wipe its sessFresh mark,
+// making it detach a never-attached area and wait for ever.
+func (x *session) forget() {
 	for _, f := range x.saved {
 		f.a.sess = 0
 	}
@@ -175,10 +188,13 @@ func (x *session) reset() {
 	for _, a := range x.fresh {
 		a.sess = 0
 	}
+}
+
+func (x *session) reset() {
 	clear(x.saved)
 	clear(x.fresh)
 	clear(x.detached)
-	x.saved, x.fresh, x.detached, x.clears = x.saved[:0], x.fresh[:0], x.detached[:0], x.clears[:0]
+	x.saved, x.fresh, x.detached, x.pageOps = x.saved[:0], x.fresh[:0], x.detached[:0], x.pageOps[:0]
 	x.txn = nil
 }
 
@@ -212,3 +228,6 @@ func (x *session) set(a *Area, st areaState) {
 	x.modify(a)
 	st.apply(a)
 }
+
+// treeItem is the tree's item type, named for tests.
+type treeItem = tree.Item[entry]

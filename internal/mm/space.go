@@ -54,6 +54,9 @@ type Config struct {
 	// MaxAreas bounds the number of areas (vm.max_map_count); 0 means
 	// no bound.
 	MaxAreas int
+	// StackLimit bounds the size a growsdown area may grow to on a fault
+	// below it (RLIMIT_STACK); 0 means 8 MiB, Linux's default.
+	StackLimit uint64
 	// Hooks are test hooks; nil in production.
 	Hooks *Hooks
 }
@@ -85,6 +88,7 @@ type Space struct {
 	mode                LockMode
 	recycle             bool
 	maxAreas            int
+	stackLimit          uint64
 	hooks               *Hooks
 
 	// Protected by lock held for writing.
@@ -123,6 +127,10 @@ func New(c Config) (*Space, error) {
 		recycle:  c.Recycle,
 		maxAreas: c.MaxAreas,
 		hooks:    c.Hooks,
+	}
+	s.stackLimit = c.StackLimit
+	if s.stackLimit == 0 {
+		s.stackLimit = defaultStackLimit
 	}
 	s.lock.Init()
 	return s, nil

@@ -31,6 +31,15 @@ type Page struct {
 	// write. Immutable after the page is published.
 	Shared bool
 
+	// clean marks a page whose data reclaim may drop instead of keeping:
+	// a private page given up with MADV_FREE and not written since (the
+	// kernel's lazyfree folio: !PG_swapbacked and a clean PTE), or a page
+	// of a shared object never written (a clean shmem folio, all zeroes).
+	// Set by MADV_FREE under the space write lock with the covering area
+	// write-locked, or on a shared page before it is published; cleared
+	// by write faults under an area read lock. Atomic.
+	clean atomic.Bool
+
 	words []atomic.Uint64
 }
 
@@ -62,6 +71,38 @@ func Zero() *Page { return zero }
 
 // IsZero reports whether p is the shared zero page.
 func (p *Page) IsZero() bool { return p == zero }
+
+// guard is the marker a guard region leaves in a slot (the kernel's
+// PTE_MARKER_GUARD, MADV_GUARD_INSTALL): not a page, and no data, but it
+// fills the slot, so the fault path must test for it before using the
+// page. Its mapping count, like the zero page's, never reaches 0 or 1.
+var guard = func() *Page {
+	p := &Page{}
+	p.maps.Store(1 << 30)
+	return p
+}()
+
+// Guard returns the guard-region marker.
+func Guard() *Page { return guard }
+
+// IsGuard reports whether p is the guard-region marker.
+func (p *Page) IsGuard() bool { return p == guard }
+
+// MarkClean marks p as droppable by reclaim until it is written: given
+// up with MADV_FREE (folio_mark_lazyfree), or a new page of a shared
+// object.
+func (p *Page) MarkClean() { p.clean.Store(true) }
+
+// Clean reports whether p may be dropped by reclaim.
+func (p *Page) Clean() bool { return p.clean.Load() }
+
+// Redirty clears the clean mark: a write makes the page's data count (the
+// dirty bit reclaim tests).
+func (p *Page) Redirty() {
+	if p.clean.Load() {
+		p.clean.Store(false)
+	}
+}
 
 // Maps returns the number of slots pointing at p.
 func (p *Page) Maps() int32 { return p.maps.Load() }

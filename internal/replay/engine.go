@@ -85,7 +85,13 @@ func (e *Engine) Mremap(off, oldLen, newLen uint64, mayMove, fixed bool, newOff 
 	if dontUnmap {
 		flags |= mm.RemapDontUnmap
 	}
-	addr, err := e.S.Remap(Base+off, oldLen, newLen, flags, Base+newOff)
+	// The kernel engine passes the new address only with fixed, as the
+	// kernel reads it only then; without, dontunmap takes 0 as its hint.
+	var newAddr uint64
+	if fixed {
+		newAddr = Base + newOff
+	}
+	addr, err := e.S.Remap(Base+off, oldLen, newLen, flags, newAddr)
 	if err != nil {
 		return 0, false, err
 	}

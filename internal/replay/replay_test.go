@@ -11,13 +11,23 @@ import (
 	"github.com/vmspace/vmspace/internal/script"
 )
 
-// TestOracleScripts runs every script in testdata/oracle on vmspace, in
-// both lock modes and with recycling on and off, and compares the output
-// with the kernel's recorded answer byte for byte.
+// oracleDirs hold the scripts with the kernel's recorded answers: the
+// original set, the regression scripts of the differential fuzzer's
+// disagreements, and the hand-written extra cases.
+var oracleDirs = []string{"../../testdata/oracle", "../../testdata/oracle/regress", "../../testdata/oracle/extra"}
+
+// TestOracleScripts runs every script in testdata/oracle (and its regress
+// and extra directories) on vmspace, in both lock modes and with recycling
+// on and off, and compares the output with the kernel's recorded answer
+// byte for byte.
 func TestOracleScripts(t *testing.T) {
-	scripts, _ := filepath.Glob("../../testdata/oracle/*.txt")
-	if len(scripts) == 0 {
-		t.Fatal("no scripts")
+	var scripts []string
+	for _, dir := range oracleDirs {
+		found, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
+		if len(found) == 0 && dir == oracleDirs[0] {
+			t.Fatal("no scripts")
+		}
+		scripts = append(scripts, found...)
 	}
 	for _, path := range scripts {
 		want, err := os.ReadFile(strings.TrimSuffix(path, ".txt") + ".out")
@@ -27,7 +37,8 @@ func TestOracleScripts(t *testing.T) {
 		in, _ := os.ReadFile(path)
 		for _, mode := range []mm.LockMode{mm.PerArea, mm.WholeSpace} {
 			for _, rec := range []bool{true, false} {
-				t.Run(filepath.Base(path)+"/"+mode.String(), func(t *testing.T) {
+				name := strings.TrimPrefix(path, "../../testdata/oracle/")
+				t.Run(name+"/"+mode.String(), func(t *testing.T) {
 					e, err := New(mode, rec)
 					if err != nil {
 						t.Fatal(err)

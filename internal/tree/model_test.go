@@ -40,24 +40,25 @@ func (m model) ascend(from uint64) []Item[int] {
 	return m[sort.Search(len(m), func(i int) bool { return m[i].End > from }):]
 }
 
-func (m model) descend(before uint64) []Item[int] {
-	out := slices.Clone(m[:sort.Search(len(m), func(i int) bool { return m[i].Start >= before })])
-	slices.Reverse(out)
+// descend returns up to limit (0: all) items with Start < before, highest first.
+func (m model) descend(before uint64, limit int) []Item[int] {
+	var out []Item[int]
+	for i := sort.Search(len(m), func(i int) bool { return m[i].Start >= before }) - 1; i >= 0; i-- {
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		out = append(out, m[i])
+	}
 	return out
 }
 
 // replace returns a new model: the old one may be a committed state the test
 // still compares against.
 func (m model) replace(lo, hi uint64, items []Item[int]) model {
-	out := make(model, 0, len(m)+len(items))
-	for _, it := range m {
-		if it.Start < lo || it.Start >= hi {
-			out = append(out, it)
-		}
-	}
-	out = append(out, items...)
-	slices.SortFunc(out, func(a, b Item[int]) int { return cmpU64(a.Start, b.Start) })
-	return out
+	i := sort.Search(len(m), func(i int) bool { return m[i].Start >= lo })
+	j := sort.Search(len(m), func(i int) bool { return m[i].Start >= hi })
+	out := make(model, 0, len(m)-(j-i)+len(items))
+	return append(append(append(out, m[:i]...), items...), m[j:]...)
 }
 
 func (m model) set(start uint64, v int) model {
@@ -70,39 +71,24 @@ func (m model) set(start uint64, v int) model {
 	return out
 }
 
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// gap returns the i-th free range between items, for i in [0, len(m)]: gap 0
+// ends at the first item, gap len(m) follows the last. 0 and MaxUint64 stand for
+// the ends of the address space; a gap can be empty.
+func (m model) gap(i int) (a, b uint64) {
+	a, b = 0, math.MaxUint64
+	if i > 0 {
+		a = m[i-1].End
 	}
-	return 0
+	if i < len(m) {
+		b = m[i].Start
+	}
+	return a, b
 }
 
-// gaps lists the free ranges between items, with 0 and MaxUint64 standing for
-// the ends of the address space.
-func (m model) gaps() [][2]uint64 {
-	var out [][2]uint64
-	prev := uint64(0)
-	for _, it := range m {
-		if it.Start > prev {
-			out = append(out, [2]uint64{prev, it.Start})
-		}
-		prev = it.End
-	}
-	if prev < math.MaxUint64 {
-		out = append(out, [2]uint64{prev, math.MaxUint64})
-	}
-	return out
-}
-
-func highestGap(g [][2]uint64, lo, hi, length uint64) (uint64, bool) {
-	if length == 0 {
-		return 0, false
-	}
-	for i := len(g) - 1; i >= 0; i-- {
-		a, b := max(g[i][0], lo), min(g[i][1], hi)
+func (m model) highestGap(lo, hi, length uint64) (uint64, bool) {
+	for i := len(m); i >= 0 && length > 0; i-- {
+		a, b := m.gap(i)
+		a, b = max(a, lo), min(b, hi)
 		if a < b && b-a >= length {
 			return b, true
 		}
@@ -110,12 +96,10 @@ func highestGap(g [][2]uint64, lo, hi, length uint64) (uint64, bool) {
 	return 0, false
 }
 
-func lowestGap(gaps [][2]uint64, lo, hi, length uint64) (uint64, bool) {
-	if length == 0 {
-		return 0, false
-	}
-	for _, g := range gaps {
-		a, b := max(g[0], lo), min(g[1], hi)
+func (m model) lowestGap(lo, hi, length uint64) (uint64, bool) {
+	for i := 0; i <= len(m) && length > 0; i++ {
+		a, b := m.gap(i)
+		a, b = max(a, lo), min(b, hi)
 		if a < b && b-a >= length {
 			return a, true
 		}
@@ -136,7 +120,11 @@ func (m model) snap(addr uint64, rng *rand.Rand) uint64 {
 }
 
 func collect[V any](s Snapshot[V], asc bool, key uint64, limit int) []Item[V] {
-	var out []Item[V]
+	n := s.Len()
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	out := make([]Item[V], 0, n)
 	fn := func(it Item[V]) bool {
 		out = append(out, it)
 		return limit <= 0 || len(out) < limit
@@ -165,11 +153,16 @@ func compare(s Snapshot[int], m model, rng *rand.Rand, space uint64, probes int)
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if s.Len() != len(m) {
-		return fmt.Errorf("Len = %d, model has %d", s.Len(), len(m))
-	}
 	if got := collect(s, true, 0, 0); !slices.Equal(got, []Item[int](m)) {
 		return fmt.Errorf("Ascend(0) = %v\nmodel       %v", got, m)
+	}
+	return probe(s, m, rng, space, probes)
+}
+
+// probe is compare without the full walks, for big trees.
+func probe(s Snapshot[int], m model, rng *rand.Rand, space uint64, probes int) error {
+	if s.Len() != len(m) {
+		return fmt.Errorf("Len = %d, model has %d", s.Len(), len(m))
 	}
 	addr := func() uint64 {
 		if len(m) > 0 && rng.IntN(2) == 0 {
@@ -178,7 +171,6 @@ func compare(s Snapshot[int], m model, rng *rand.Rand, space uint64, probes int)
 		}
 		return rng.Uint64N(space + 2)
 	}
-	gaps := m.gaps()
 	for range probes {
 		a := addr()
 		if got, ok := s.Find(a); true {
@@ -200,10 +192,13 @@ func compare(s Snapshot[int], m model, rng *rand.Rand, space uint64, probes int)
 			}
 		}
 		limit := rng.IntN(5)
+		if limit == 0 && len(m) > 2000 {
+			limit = 100 // full walks of big trees would dominate the test's time
+		}
 		if got, want := collect(s, true, a, limit), prefix(m.ascend(a), limit); !slices.Equal(got, want) {
 			return fmt.Errorf("Ascend(%#x) limit %d = %v, model %v", a, limit, got, want)
 		}
-		if got, want := collect(s, false, a, limit), prefix(m.descend(a), limit); !slices.Equal(got, want) {
+		if got, want := collect(s, false, a, limit), m.descend(a, limit); !slices.Equal(got, want) {
 			return fmt.Errorf("Descend(%#x) limit %d = %v, model %v", a, limit, got, want)
 		}
 		lo, hi := addr(), addr()
@@ -215,13 +210,13 @@ func compare(s Snapshot[int], m model, rng *rand.Rand, space uint64, probes int)
 		}
 		length := 1 + rng.Uint64N(1+[]uint64{4, 64, space / 8}[rng.IntN(3)])
 		if got, ok := s.HighestGap(lo, hi, length); true {
-			want, wok := highestGap(gaps, lo, hi, length)
+			want, wok := m.highestGap(lo, hi, length)
 			if ok != wok || got != want {
 				return fmt.Errorf("HighestGap(%#x, %#x, %#x) = %#x %v, want %#x %v", lo, hi, length, got, ok, want, wok)
 			}
 		}
 		if got, ok := s.LowestGap(lo, hi, length); true {
-			want, wok := lowestGap(gaps, lo, hi, length)
+			want, wok := m.lowestGap(lo, hi, length)
 			if ok != wok || got != want {
 				return fmt.Errorf("LowestGap(%#x, %#x, %#x) = %#x %v, want %#x %v", lo, hi, length, got, ok, want, wok)
 			}
@@ -425,5 +420,53 @@ func TestRandomAgainstModel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeepRandom runs random writes on a tree three levels deep, as it shrinks
+// back to empty, so that merges and height changes happen at every level.
+func TestDeepRandom(t *testing.T) {
+	n, steps := 60000, 500
+	if testing.Short() || raceEnabled {
+		n, steps = 30000, 250
+	}
+	const space = 1 << 20
+	rng := rand.New(rand.NewPCG(5, 5))
+	m := make(model, 0, n)
+	for i := range n {
+		s := uint64(i) * 16
+		m = append(m, Item[int]{s, s + 1 + rng.Uint64N(12), i})
+	}
+	tr := build(t, m...)
+	val := n
+	heights := map[int]bool{}
+	for step := range steps {
+		x := tr.Txn()
+		target := n + n/10
+		if step > steps/4 {
+			target = 0
+		}
+		for range 1 + rng.IntN(3) {
+			o, next := randomOp(rng, m, space, target, &val)
+			if err := o.apply(x); err != nil {
+				t.Fatal(err)
+			}
+			m = next
+		}
+		x.Commit()
+		s := tr.Snapshot()
+		h := s.r.height
+		check := probe
+		if !heights[h] || step%25 == 0 {
+			check = compare
+		}
+		heights[h] = true
+		if err := check(s, m, rng, space, 8); err != nil {
+			t.Fatalf("step %d (height %d, %d items): %v", step, h, len(m), err)
+		}
+	}
+	t.Logf("heights seen: %v", heights)
+	if !heights[3] || !heights[1] {
+		t.Fatalf("the heights seen were %v", heights)
 	}
 }

@@ -173,6 +173,9 @@ func (x *Txn[V]) Replace(lo, hi uint64, items []Item[V]) error {
 		return err
 	}
 	checkItems(lo, hi, items)
+	if lo == hi {
+		return nil // nothing to remove, and checkItems saw that items is empty
+	}
 	x.dirty = true
 	// Each splice works in one leaf: it removes the part of the doomed run that
 	// lies there and, once the whole run is gone, inserts as many new items as the

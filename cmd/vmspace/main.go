@@ -1,0 +1,56 @@
+// Command vmspace drives the vmspace library: a demo of per-area locking,
+// replay of oracle scripts against vmspace or the real kernel, benchmarks
+// and torture runs.
+//
+//	vmspace demo                 fault from several goroutines while another changes the layout
+//	vmspace replay [--kernel]    run an oracle script from standard input
+//	vmspace bench [flags]        page faults under layout churn, engines side by side
+//	vmspace torture [flags]      random concurrent operations with invariant checks
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+)
+
+// command is one subcommand. Each lives in its own file and registers
+// itself in init.
+type command struct {
+	summary string
+	run     func(args []string) error
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(args []string) error) {
+	commands[name] = command{summary, run}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: vmspace <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+	}
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	c, ok := commands[os.Args[1]]
+	if !ok {
+		usage()
+		os.Exit(2)
+	}
+	if err := c.run(os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "vmspace "+os.Args[1]+":", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,104 @@
+package kernel_test
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vmspace/vmspace/internal/kernel"
+	"github.com/vmspace/vmspace/internal/script"
+)
+
+func newEngine(t testing.TB) *kernel.Engine {
+	t.Helper()
+	if !kernel.Supported() {
+		t.Skip("the kernel engine needs Linux with 4 KiB pages")
+	}
+	e, err := kernel.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return e
+}
+
+// The kernel of this machine reproduces every recorded answer.
+func TestOracleScripts(t *testing.T) {
+	scripts, err := filepath.Glob("../../testdata/oracle/*.txt")
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no oracle scripts: %v", err)
+	}
+	for _, path := range scripts {
+		name := strings.TrimSuffix(filepath.Base(path), ".txt")
+		t.Run(name, func(t *testing.T) {
+			in, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := os.ReadFile(strings.TrimSuffix(path, ".txt") + ".out")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := script.Run(newEngine(t), bytes.NewReader(in), &got); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("transcript differs from %s.out:\n%s", name, diff(string(want), got.String()))
+			}
+		})
+	}
+}
+
+// Generated scripts run to the end on the kernel: every answer is an errno
+// or a fault, nothing crashes, and nothing is refused.
+func TestGeneratedScripts(t *testing.T) {
+	n := 200
+	if testing.Short() {
+		n = 20
+	}
+	e := newEngine(t)
+	for seed := range uint64(n) {
+		s := script.Generate(rand.New(rand.NewPCG(seed, 2)), 40)
+		var out bytes.Buffer
+		if err := script.Run(e, strings.NewReader(s), &out); err != nil {
+			t.Fatalf("seed %d: %v\n%s", seed, err, out.String())
+		}
+		if strings.Contains(out.String(), "PARSE_ERROR") {
+			t.Fatalf("seed %d: parse error\n%s", seed, out.String())
+		}
+		// Start the next script on an empty region.
+		if err := e.Munmap(^uint64(kernel.RegionSize-1), 3*kernel.RegionSize); err != nil {
+			t.Fatalf("seed %d: clearing the region: %v", seed, err)
+		}
+	}
+}
+
+// diff shows the first differing lines of two transcripts.
+func diff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var sb strings.Builder
+	shown := 0
+	for i := 0; i < max(len(w), len(g)) && shown < 10; i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			shown++
+			sb.WriteString("line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl + "\n")
+		}
+	}
+	return sb.String()
+}

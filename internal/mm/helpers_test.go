@@ -1,0 +1,103 @@
+package mm
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+const (
+	pg = PageSize
+	rw = ProtRead | ProtWrite
+	ro = ProtRead
+	// tbase is where test layouts live.
+	tbase = 0x10000000
+)
+
+var priv = MapPrivate | MapAnonymous
+
+// newSpace returns a space with the given mode and recycling and the
+// Linux default range, closed at the end of the test with its invariants
+// checked.
+func newSpace(t testing.TB, mode LockMode, recycle bool, hooks *Hooks) *Space {
+	t.Helper()
+	c := DefaultConfig()
+	c.Mode, c.Recycle, c.Hooks = mode, recycle, hooks
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.CheckInvariants(true); err != nil {
+			t.Errorf("invariants at the end: %v", err)
+		}
+		s.Close()
+	})
+	return s
+}
+
+// forConfigs runs f in both lock modes with recycling on and off.
+func forConfigs(t *testing.T, f func(t *testing.T, mode LockMode, recycle bool)) {
+	for _, mode := range []LockMode{PerArea, WholeSpace} {
+		for _, rec := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/recycle=%v", mode, rec), func(t *testing.T) { f(t, mode, rec) })
+		}
+	}
+}
+
+// layout renders the areas as "start-end perms" lines relative to tbase,
+// in pages: "0-3 rw-p".
+func layout(s *Space) string {
+	var b []string
+	for _, m := range s.Maps() {
+		b = append(b, fmt.Sprintf("%d-%d %s", int64(m.Start-tbase)/pg, int64(m.End-tbase)/pg, m.Perms()))
+	}
+	return strings.Join(b, ", ")
+}
+
+func mustMap(t testing.TB, s *Space, page, pages uint64, prot Prot) {
+	t.Helper()
+	if _, err := s.Map(tbase+page*pg, pages*pg, prot, priv|MapFixed); err != nil {
+		t.Fatalf("Map(%d, %d): %v", page, pages, err)
+	}
+}
+
+func mustFault(t testing.TB, s *Space, page uint64, acc Access) {
+	t.Helper()
+	if err := s.Fault(tbase+page*pg, acc); err != nil {
+		t.Fatalf("Fault(%d, %v): %v", page, acc, err)
+	}
+}
+
+func faultCode(err error) FaultCode {
+	var fe *FaultError
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	return 0
+}
+
+func isErrno(err error, e syscall.Errno) bool { return errors.Is(err, e) }
+
+// snapshotContents returns the first byte of every present page in
+// [tbase, tbase+n pages) and whether each is present.
+func snapshotContents(s *Space, n uint64) string {
+	var b strings.Builder
+	for i := uint64(0); i < n; i++ {
+		p := s.pt.Lookup((tbase + i*pg - s.base) >> pageShift)
+		switch {
+		case p == nil:
+			b.WriteByte('.')
+		case p.IsZero():
+			b.WriteByte('z')
+		default:
+			fmt.Fprintf(&b, "%02x", p.ReadByte(0))
+		}
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+type itemT = treeItem

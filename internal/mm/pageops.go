@@ -1,0 +1,165 @@
+package mm
+
+import (
+	"sync/atomic"
+
+	"github.com/vmspace/vmspace/internal/pagetable"
+)
+
+// pageOpKind is a kind of page-table work a session does at commit.
+type pageOpKind uint8
+
+const (
+	// opClear empties the slots, guard markers included (munmap: the
+	// kernel frees the page tables with the VMA).
+	opClear pageOpKind = iota
+	// opMove moves the slots of [start, end) to [to, to+end-start), guard
+	// markers included (mremap's move_page_tables).
+	opMove
+	// opZap drops the pages and keeps guard markers (MADV_DONTNEED:
+	// zap_page_range_single without ZAP_FLAG_DROP_MARKER).
+	opZap
+	// opLazyFree marks the exclusively mapped private pages lazy-free
+	// (MADV_FREE: madvise_free_pte_range).
+	opLazyFree
+	// opPageout drops the lazy-free pages that were not written since:
+	// reclaim discards clean lazy-free folios, and with no swap it can do
+	// nothing else with anonymous memory (MADV_PAGEOUT).
+	opPageout
+	// opPageoutShared drops, from the slots and from the shared object,
+	// the object's pages mapped only here and never written: reclaim
+	// frees a clean, unmapped page-cache folio, and with no swap it can do
+	// nothing with a dirty shmem one (MADV_PAGEOUT on a shared mapping).
+	opPageoutShared
+	// opGuardInstall drops the pages and fills every slot with a guard
+	// marker (MADV_GUARD_INSTALL).
+	opGuardInstall
+	// opGuardRemove empties the slots that hold guard markers
+	// (MADV_GUARD_REMOVE).
+	opGuardRemove
+	// opWriteFault does what a write fault on each page does to a private
+	// area's slots, stopping at a guard marker as GUP stops at its
+	// fault (populate_vma_page_range with FOLL_WRITE).
+	opWriteFault
+)
+
+// pageOp is one piece of page-table work on [start, end).
+type pageOp struct {
+	kind       pageOpKind
+	start, end uint64
+	to         uint64 // opMove: the destination of start
+
+	// opPageoutShared: the object mapped, and the page offset of start
+	// in it.
+	shm   *shmObject
+	pgoff uint64
+}
+
+// movePages schedules the move of the slots of [from, from+length) to
+// [to, to+length) for commit.
+func (x *session) movePages(from, to, length uint64) {
+	x.pageOps = append(x.pageOps, pageOp{kind: opMove, start: from, end: from + length, to: to})
+}
+
+// pageWork schedules page-table work of kind k on [start, end) for commit.
+func (x *session) pageWork(k pageOpKind, start, end uint64) {
+	x.pageOps = append(x.pageOps, pageOp{kind: k, start: start, end: end})
+}
+
+// pageoutShared schedules opPageoutShared on [start, end) of the shared
+// area a.
+func (x *session) pageoutShared(a *Area, start, end uint64) {
+	x.pageOps = append(x.pageOps, pageOp{kind: opPageoutShared, start: start, end: end,
+		shm: a.shm, pgoff: a.pgoff + (start-a.start)>>pageShift})
+}
+
+// applyPageOps does the session's page-table work, in the order it was
+// scheduled. It runs at commit, after the new tree is published: every
+// area covering the ranges, old or new, is write-locked in this session
+// (or detached), so no fault can reach these slots until the session ends.
+func (x *session) applyPageOps() {
+	s := x.s
+	for _, op := range x.pageOps {
+		lo, hi := (op.start-s.base)>>pageShift, (op.end-s.base)>>pageShift
+		switch op.kind {
+		case opClear:
+			s.pt.Clear(lo, hi)
+		case opMove:
+			s.pt.Move(lo, (op.to-s.base)>>pageShift, hi-lo)
+		case opZap:
+			s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
+				if p := slot.Load(); !p.IsGuard() {
+					slot.Store(nil)
+					p.Put()
+				}
+			})
+		case opLazyFree:
+			s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
+				if p := slot.Load(); ordinaryPage(p) && p.Exclusive() {
+					p.MarkClean()
+				}
+			})
+		case opPageout:
+			s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
+				if p := slot.Load(); ordinaryPage(p) && p.Exclusive() && p.Clean() {
+					slot.Store(nil)
+					p.Put()
+				}
+			})
+		case opPageoutShared:
+			s.pt.Range(lo, hi, func(pn uint64, slot *atomic.Pointer[pagetable.Page]) {
+				// Mapped by this slot alone: the object's reference and
+				// this one (folio_mapcount == 1).
+				if p := slot.Load(); ordinaryPage(p) && p.Maps() == 2 && p.Clean() {
+					slot.Store(nil)
+					p.Put()
+					op.shm.drop(op.pgoff+pn-lo, p)
+				}
+			})
+		case opGuardInstall:
+			for pn := lo; pn < hi; pn++ {
+				if p := s.pt.Slot(pn).Swap(pagetable.Guard()); p != nil && !p.IsGuard() {
+					p.Put()
+				}
+			}
+		case opWriteFault:
+			for pn := lo; pn < hi; pn++ {
+				slot := s.pt.Slot(pn)
+				switch p := slot.Load(); {
+				case p.IsGuard():
+					pn = hi
+				case p == nil || p.IsZero():
+					slot.Store(pagetable.NewPage())
+				case !p.Exclusive():
+					slot.Store(p.Copy())
+					p.Put()
+				default:
+					p.Redirty()
+				}
+			}
+		case opGuardRemove:
+			s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
+				if slot.Load().IsGuard() {
+					slot.Store(nil)
+				}
+			})
+		}
+	}
+}
+
+// ordinaryPage: p is a page with data of its own, neither the zero page
+// nor a guard marker (vm_normal_folio finds a folio).
+func ordinaryPage(p *pagetable.Page) bool {
+	return p != nil && !p.IsZero() && !p.IsGuard()
+}
+
+// writeFaultLocked does inside a session what write faults on every page
+// of [start, end) of the private area a would do, as mprotect_fixup does
+// for locked memory made writable: a gets its anon_vma now (choosing from
+// the layout as it is at this point of the session), and the pages become
+// private pages of its own at commit.
+// Precondition: x is open; [start, end) lies in a; a is write-locked.
+func (x *session) writeFaultLocked(a *Area, start, end uint64) {
+	x.anonPrepareLocked(a)
+	x.pageWork(opWriteFault, start, end)
+}

@@ -1,0 +1,317 @@
+package torture
+
+import (
+	"errors"
+	"runtime"
+	"syscall"
+
+	"github.com/vmspace/vmspace/internal/mm"
+)
+
+// result is what an operation reports about itself. Violations are
+// reported separately, through worker.violate.
+type result uint8
+
+const (
+	ok          result = iota // the call succeeded
+	failed                    // the call failed with an error it may return
+	unsupported               // the library does not implement it (yet)
+)
+
+// op is one kind of operation. Adding an operation is one function and one
+// line in ops.
+type op struct {
+	name   string
+	weight int
+	// moves: the operation can move page contents to another address,
+	// which weakens the content check; it runs only in phases that
+	// allow it.
+	moves bool
+	run   func(w *worker, t *tspace) result
+}
+
+var ops = []op{
+	{"fault", 16, false, opFault},
+	{"read-own", 12, false, opReadOwn},
+	{"write-own", 14, false, opWriteOwn},
+	{"read-page", 5, false, opReadPage},
+	{"map-fixed", 8, false, opMapFixed},
+	{"map-any", 3, false, opMapAny},
+	{"unmap", 7, false, opUnmap},
+	{"protect", 8, false, opProtect},
+	{"mincore", 2, false, opMincore},
+	{"maps", 2, false, opMaps},
+	{"lock-area", 3, false, opLockArea},
+	{"advise", 4, false, opAdvise},
+	{"remap", 5, true, opRemap},
+	{"fork", 1, false, opFork},
+}
+
+var protChoices = [...]mm.Prot{
+	mm.ProtNone, mm.ProtRead, mm.ProtRead | mm.ProtWrite, mm.ProtRead | mm.ProtWrite,
+	mm.ProtRead | mm.ProtExec, mm.ProtRead | mm.ProtWrite | mm.ProtExec, mm.ProtWrite,
+}
+
+func (w *worker) prot() mm.Prot { return protChoices[w.rng.IntN(len(protChoices))] }
+
+// pageRange picks a run of 1..8 pages inside the window (page index, count).
+func (w *worker) pageRange(t *tspace) (int, int) {
+	n := 1 + w.rng.IntN(min(8, t.pages))
+	return w.rng.IntN(t.pages - n + 1), n
+}
+
+// errIs reports whether err is one of the errnos.
+func errIs(err error, errnos ...syscall.Errno) bool {
+	for _, e := range errnos {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// layoutResult classifies the error of a layout call: allowed errnos are a
+// failure, ENOSYS means unsupported, anything else is a violation.
+func (w *worker) layoutResult(what string, err error, allowed ...syscall.Errno) result {
+	switch {
+	case err == nil:
+		return ok
+	case errors.Is(err, syscall.ENOSYS):
+		return unsupported
+	case errIs(err, allowed...):
+		return failed
+	}
+	w.violate("%s: unexpected error %v", what, err)
+	return failed
+}
+
+// faultResult checks the error of a fault, read or write at addr.
+func (w *worker) faultResult(what string, addr uint64, err error) result {
+	if err == nil {
+		return ok
+	}
+	var fe *mm.FaultError
+	if !errors.As(err, &fe) || (fe.Code != mm.MapErr && fe.Code != mm.AccErr) {
+		w.violate("%s at %#x: unexpected error %v", what, addr, err)
+	} else if fe.Addr != addr&^(mm.PageSize-1) && fe.Addr != addr {
+		w.violate("%s at %#x: fault error names %#x", what, addr, fe.Addr)
+	}
+	return failed
+}
+
+func opFault(w *worker, t *tspace) result {
+	addr := t.base + w.rng.Uint64N(uint64(t.pages)*mm.PageSize)
+	acc := mm.Access(w.rng.IntN(3))
+	return w.faultResult("fault", addr, t.s.Fault(addr, acc))
+}
+
+func opReadOwn(w *worker, t *tspace) result {
+	p := w.rng.IntN(t.pages)
+	addr := t.pageAddr(p) + uint64(w.id)
+	var b [1]byte
+	if _, err := t.s.ReadAt(b[:], addr); err != nil {
+		return w.faultResult("read", addr, err)
+	}
+	if err := t.checkOwn(w.id, p, b[0]); err != nil {
+		w.violate("read-own: %v", err)
+	}
+	return ok
+}
+
+func opWriteOwn(w *worker, t *tspace) result {
+	p := w.rng.IntN(t.pages)
+	addr := t.pageAddr(p) + uint64(w.id)
+	w.ctr++
+	v := byte(1 + w.ctr%255)
+	if _, err := t.s.WriteAt([]byte{v}, addr); err != nil {
+		return w.faultResult("write", addr, err)
+	}
+	t.wrote(w.id, p, v)
+	return ok
+}
+
+func opReadPage(w *worker, t *tspace) result {
+	p, n := w.pageRange(t)
+	n = min(n, 2)
+	buf := w.buf[:n*mm.PageSize]
+	addr := t.pageAddr(p)
+	got, err := t.s.ReadAt(buf, addr)
+	if got%mm.PageSize != 0 && err == nil {
+		w.violate("read-page at %#x: %d bytes without an error", addr, got)
+	}
+	for i := 0; i < got/mm.PageSize; i++ {
+		if cerr := t.checkPage(w.id, p+i, buf[i*mm.PageSize:(i+1)*mm.PageSize]); cerr != nil {
+			w.violate("read-page: %v", cerr)
+		}
+	}
+	if err != nil {
+		return w.faultResult("read-page", addr+uint64(got), err)
+	}
+	return ok
+}
+
+func (w *worker) mapFlags() mm.MapFlags {
+	f := mm.MapPrivate | mm.MapAnonymous
+	if w.rng.IntN(5) == 0 {
+		f = mm.MapShared | mm.MapAnonymous
+	}
+	if w.rng.IntN(10) == 0 {
+		f |= mm.MapNoReserve
+	}
+	if w.rng.IntN(20) == 0 {
+		f |= mm.MapPopulate
+	}
+	return f
+}
+
+func opMapFixed(w *worker, t *tspace) result {
+	p, n := w.pageRange(t)
+	addr, length := t.pageAddr(p), uint64(n)*mm.PageSize
+	f := w.mapFlags() | mm.MapFixed
+	if w.rng.IntN(4) == 0 {
+		f = f&^mm.MapFixed | mm.MapFixedNoReplace
+	}
+	got, err := t.s.Map(addr, length, w.prot(), f)
+	if err == nil && got != addr {
+		w.violate("map-fixed at %#x returned %#x", addr, got)
+	}
+	return w.layoutResult("map-fixed", err, syscall.EEXIST, syscall.ENOMEM)
+}
+
+func opMapAny(w *worker, t *tspace) result {
+	_, n := w.pageRange(t)
+	length := uint64(n) * mm.PageSize
+	hint := uint64(0)
+	if w.rng.IntN(2) == 0 {
+		hint = t.pageAddr(w.rng.IntN(t.pages))
+	}
+	got, err := t.s.Map(hint, length, w.prot(), w.mapFlags())
+	if err == nil && (got < t.base || got+length > t.pageAddr(t.pages) || got%mm.PageSize != 0) {
+		w.violate("map-any of %#x bytes returned %#x, outside the window", length, got)
+	}
+	return w.layoutResult("map-any", err, syscall.ENOMEM)
+}
+
+func opUnmap(w *worker, t *tspace) result {
+	p, n := w.pageRange(t)
+	return w.layoutResult("unmap", t.s.Unmap(t.pageAddr(p), uint64(n)*mm.PageSize), syscall.ENOMEM)
+}
+
+func opProtect(w *worker, t *tspace) result {
+	p, n := w.pageRange(t)
+	return w.layoutResult("protect", t.s.Protect(t.pageAddr(p), uint64(n)*mm.PageSize, w.prot()), syscall.ENOMEM)
+}
+
+func opMincore(w *worker, t *tspace) result {
+	p, n := w.pageRange(t)
+	v, err := t.s.Mincore(t.pageAddr(p), uint64(n)*mm.PageSize)
+	if err == nil && len(v) != n {
+		w.violate("mincore of %d pages gave %d", n, len(v))
+	}
+	return w.layoutResult("mincore", err, syscall.ENOMEM)
+}
+
+func opMaps(w *worker, t *tspace) result {
+	if err := checkMaps(t.s.Maps(), t.base, t.pageAddr(t.pages)); err != nil {
+		w.violate("maps: %v", err)
+	}
+	return ok
+}
+
+// opLockArea holds an area read lock for a moment and checks that the area
+// does not change under it. Nothing that takes the space lock may be called
+// while holding it.
+func opLockArea(w *worker, t *tspace) result {
+	addr := t.pageAddr(w.rng.IntN(t.pages))
+	h, err := t.s.LockArea(addr)
+	if err != nil {
+		if errors.Is(err, mm.ErrClosed) {
+			w.violate("lock-area at %#x: %v", addr, err)
+			return failed
+		}
+		return w.faultResult("lock-area", addr, err)
+	}
+	start, end, flags := h.Start(), h.End(), h.Flags()
+	if addr < start || addr >= end {
+		w.violate("lock-area at %#x gave [%#x, %#x)", addr, start, end)
+	}
+	for range 2 {
+		runtime.Gosched()
+	}
+	if h.Start() != start || h.End() != end || h.Flags() != flags {
+		w.violate("area at %#x changed while read-locked: [%#x,%#x) %#x -> [%#x,%#x) %#x",
+			addr, start, end, flags, h.Start(), h.End(), h.Flags())
+	}
+	h.Unlock()
+	return ok
+}
+
+// advices are Linux's MADV_* values that keep a page's contents or zero
+// them: both are what the shadow allows.
+var advices = [...]mm.Advice{0, 1, 2, 3, 4, 8, 10, 11, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23}
+
+func opAdvise(w *worker, t *tspace) result {
+	p, n := w.pageRange(t)
+	adv := advices[w.rng.IntN(len(advices))]
+	err := t.s.Advise(t.pageAddr(p), uint64(n)*mm.PageSize, adv)
+	return w.layoutResult("advise", err, syscall.EINVAL, syscall.ENOMEM, syscall.EAGAIN, syscall.EPERM)
+}
+
+func opRemap(w *worker, t *tspace) result {
+	p, n := w.pageRange(t)
+	newN := 1 + w.rng.IntN(8)
+	var flags mm.RemapFlags
+	newAddr := uint64(0)
+	switch w.rng.IntN(4) {
+	case 0:
+	case 1:
+		flags = mm.RemapMayMove
+	case 2:
+		flags = mm.RemapMayMove | mm.RemapFixed
+		newAddr = t.pageAddr(w.rng.IntN(t.pages - newN + 1))
+	case 3:
+		flags = mm.RemapMayMove | mm.RemapDontUnmap
+		newN = n
+	}
+	t.moved.Store(true)
+	got, err := t.s.Remap(t.pageAddr(p), uint64(n)*mm.PageSize, uint64(newN)*mm.PageSize, flags, newAddr)
+	if err == nil && (got < t.base || got+uint64(newN)*mm.PageSize > t.pageAddr(t.pages) || got%mm.PageSize != 0) {
+		w.violate("remap returned %#x, outside the window", got)
+	}
+	return w.layoutResult("remap", err, syscall.EINVAL, syscall.ENOMEM, syscall.EFAULT, syscall.EAGAIN)
+}
+
+// forker is the fork call, once the library has it.
+type forker interface {
+	Fork() (*mm.Space, error)
+}
+
+// opFork forks the space, checks the child while no one else touches it
+// (strictly, and its contents as far as the parent's shadow allows: the
+// zero bytes) and closes it.
+func opFork(w *worker, t *tspace) result {
+	f, can := any(t.s).(forker)
+	if !can {
+		return unsupported
+	}
+	child, err := f.Fork()
+	if err != nil {
+		return w.layoutResult("fork", err, syscall.ENOMEM)
+	}
+	defer child.Close()
+	if err := child.CheckInvariants(true); err != nil {
+		w.violate("fork: child: %v", err)
+	}
+	buf := w.buf[:mm.PageSize]
+	ct := &tspace{s: child, base: t.base, pages: t.pages, nslots: t.nslots}
+	ct.moved.Store(true) // the child's slots hold the parent's values
+	for p := 0; p < t.pages; p++ {
+		if _, err := child.ReadAt(buf, t.pageAddr(p)); err != nil {
+			continue
+		}
+		if cerr := ct.checkPage(-1, p, buf); cerr != nil {
+			w.violate("fork: child: %v", cerr)
+		}
+	}
+	return ok
+}
