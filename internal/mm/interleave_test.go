@@ -436,3 +436,56 @@ func TestUnmapFailureReattaches(t *testing.T) {
 		}
 	})
 }
+
+// TestRaceReusedWhileLocking (§4 a-2): between the reader's early check
+// and its increment, the area is freed and reallocated by another space,
+// which has initialised it but not attached it yet. The reader's
+// increment must fail on the zero count (a miss), and its retry must not
+// find the area again.
+func TestRaceReusedWhileLocking(t *testing.T) {
+	p := newPauser(HookAfterEarlyCheck)
+	var kept, reuse atomic.Pointer[Area]
+	s1 := newSpace(t, PerArea, true, &Hooks{At: p.at, Keep: func(a *Area) bool { return a == kept.Load() }})
+	done := make(chan error, 1)
+	var during atomic.Bool
+	var s2 *Space
+	s2 = newSpace(t, PerArea, true, &Hooks{
+		Alloc: func() *Area { return reuse.Swap(nil) },
+		TreeAllocFail: func() bool {
+			a := kept.Load()
+			if a == nil || !during.CompareAndSwap(true, false) {
+				return false
+			}
+			// s2 owns the area now: initialised, stamped, detached.
+			if a.space.Load() != s2 || a.LockCount() != 0 {
+				t.Error("the area is not in s2's hands yet")
+			}
+			close(p.resume)
+			if err := deadline(t, done, "fault"); faultCode(err) != MapErr {
+				t.Errorf("fault: %v, want SEGV_MAPERR", err)
+			}
+			return false
+		},
+	})
+	mustMap(t, s1, 0, 1, rw)
+	p.armed.Store(true)
+	go func() { done <- s1.Fault(tbase, Read) }()
+	a := deadline(t, p.paused, "reader after its early check")
+	kept.Store(a)
+	if err := s1.Unmap(tbase, pg); err != nil {
+		t.Fatal(err)
+	}
+	before := s1.Stats()
+	reuse.Store(a)
+	during.Store(true)
+	mustMap(t, s2, 0, 1, rw)
+	if during.Load() {
+		t.Fatal("the interleaving was not forced")
+	}
+	if st := s1.Stats(); st.Miss == before.Miss {
+		t.Errorf("the reader did not miss on the detached area: %+v", st)
+	}
+	if areaAtAddr(s2, tbase) != a || a.LockCount() != 1 {
+		t.Error("s2's area damaged by the reader")
+	}
+}
