@@ -2,6 +2,7 @@ package tree
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,9 +14,9 @@ import (
 // written: the writer changes only nodes of its own Txn, which readers cannot
 // reach until the atomic store in Commit.
 func TestConcurrentReaders(t *testing.T) {
-	commits := 3000
+	commits := 5000
 	if testing.Short() || raceEnabled {
-		commits = 600
+		commits = 1500
 	}
 	const space = 1 << 16
 	var tr Tree[int]
@@ -34,6 +35,7 @@ func TestConcurrentReaders(t *testing.T) {
 	firstLen := first.Len()
 
 	var done atomic.Bool
+	var reads atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan string, 8)
 	for r := range 4 {
@@ -60,6 +62,7 @@ func TestConcurrentReaders(t *testing.T) {
 						}
 					}
 				}
+				reads.Add(50)
 				n, prev := 0, uint64(0)
 				s.Ascend(0, func(it Item[int]) bool {
 					if it.Start < prev {
@@ -103,8 +106,13 @@ func TestConcurrentReaders(t *testing.T) {
 			x.Commit()
 		}
 	}
+	// Let the readers run at least a little even if the writer was quick.
+	for reads.Load() < 1000 {
+		runtime.Gosched()
+	}
 	done.Store(true)
 	wg.Wait()
+	t.Logf("%d commits against %d reader probes", commits, reads.Load())
 	close(errs)
 	for e := range errs {
 		t.Error(e)

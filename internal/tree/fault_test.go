@@ -2,42 +2,52 @@ package tree
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
-	"strings"
+	"slices"
 	"syscall"
 	"testing"
 )
 
-// dump describes every node reachable from s, including node identities and
-// generations, so that two dumps are equal only if no published node was
-// replaced or changed in any way.
-func dump[V any](s Snapshot[V]) string {
-	var b strings.Builder
-	var walk func(n *inner[V], h int)
-	walk = func(n *inner[V], h int) {
-		fmt.Fprintf(&b, "inner %p gen %d n %d start %v end %v gap %v\n", n, n.gen, n.n, n.start, n.end, n.gap)
+// image is a copy of every node reachable from a snapshot, with its identity,
+// so that two images are equal only if no published node was replaced or
+// changed in any way (generations included).
+type image struct {
+	r      root[int]
+	leaves []*leaf[int]
+	lvals  []leaf[int]
+	inners []*inner[int]
+	ivals  []inner[int]
+}
+
+func capture(s Snapshot[int]) *image {
+	im := &image{}
+	if s.r == nil {
+		return im
+	}
+	im.r = *s.r
+	var walk func(n *inner[int], h int)
+	walk = func(n *inner[int], h int) {
+		im.inners, im.ivals = append(im.inners, n), append(im.ivals, *n)
 		for i := 0; i < n.n; i++ {
 			if h == 1 {
-				l := n.leaves[i]
-				fmt.Fprintf(&b, "leaf %p gen %d n %d %v\n", l, l.gen, l.n, l.items)
+				im.leaves, im.lvals = append(im.leaves, n.leaves[i]), append(im.lvals, *n.leaves[i])
 			} else {
 				walk(n.kids[i], h-1)
 			}
 		}
 	}
-	r := s.r
-	switch {
-	case r == nil:
-	case r.height == 0 && r.leaf != nil:
-		fmt.Fprintf(&b, "leaf %p gen %d n %d %v\n", r.leaf, r.leaf.gen, r.leaf.n, r.leaf.items)
-	case r.height > 0:
-		walk(r.top, r.height)
+	if s.r.height > 0 {
+		walk(s.r.top, s.r.height)
+	} else if s.r.leaf != nil {
+		im.leaves, im.lvals = append(im.leaves, s.r.leaf), append(im.lvals, *s.r.leaf)
 	}
-	if r != nil {
-		fmt.Fprintf(&b, "count %d height %d\n", r.count, r.height)
-	}
-	return b.String()
+	return im
+}
+
+func (im *image) equal(o *image) bool {
+	return im.r == o.r &&
+		slices.Equal(im.leaves, o.leaves) && slices.Equal(im.lvals, o.lvals) &&
+		slices.Equal(im.inners, o.inners) && slices.Equal(im.ivals, o.ivals)
 }
 
 // TestAllocFailure injects a failure at a random node allocation of random
@@ -53,19 +63,19 @@ func TestAllocFailure(t *testing.T) {
 	var committed model
 	var val int
 	const space = 1 << 20
-	fired := 0
+	fired, largest, tallest := 0, 0, 0
 	for step := range steps {
-		target := 1200
-		if (step/600)%2 == 1 {
+		target := 3000
+		if step > steps*2/3 {
 			target = 0
 		}
 		before := tr.Snapshot()
-		var beforeDump string
+		var beforeImage *image
 		if step%10 == 0 {
-			beforeDump = dump(before)
+			beforeImage = capture(before)
 		}
 		x := tr.Txn()
-		calls, failAt := 0, 1+rng.IntN(6)
+		calls, failAt := 0, 1+rng.IntN(10)
 		x.SetAllocFail(func() bool {
 			calls++
 			return calls == failAt
@@ -84,6 +94,10 @@ func TestAllocFailure(t *testing.T) {
 		if err == nil {
 			x.Commit()
 			committed = working
+			largest = max(largest, len(committed))
+			if r := tr.Snapshot().r; r != nil {
+				tallest = max(tallest, r.height)
+			}
 			continue
 		}
 		fired++
@@ -105,14 +119,17 @@ func TestAllocFailure(t *testing.T) {
 		if tr.Snapshot() != before {
 			t.Fatalf("step %d %v: a failed Txn changed the published root", step, last)
 		}
-		if beforeDump != "" && dump(tr.Snapshot()) != beforeDump {
+		if beforeImage != nil && !capture(tr.Snapshot()).equal(beforeImage) {
 			t.Fatalf("step %d %v: a failed Txn changed published nodes", step, last)
 		}
 		if err := compare(tr.Snapshot(), committed, rng, space, 2); err != nil {
 			t.Fatalf("step %d %v: %v", step, last, err)
 		}
 	}
-	t.Logf("failpoint fired in %d of %d transactions; %d items at the end", fired, steps, len(committed))
+	t.Logf("failpoint fired in %d of %d transactions; up to %d items, height %d", fired, steps, largest, tallest)
+	if tallest < 2 {
+		t.Errorf("the tree never grew to height 2")
+	}
 	if fired < steps/10 {
 		t.Fatalf("the failpoint fired only %d times in %d steps", fired, steps)
 	}
@@ -124,12 +141,14 @@ func TestAllocFailure(t *testing.T) {
 // TestAllocFailureEveryPoint fails each allocation of one big write in turn,
 // so every allocation site (leaf and inner copies, splits, root growth) is hit.
 func TestAllocFailureEveryPoint(t *testing.T) {
-	items := make([]Item[int], 3000)
+	items := make([]Item[int], 1600)
 	for i := range items {
 		items[i] = it(uint64(i)*4, uint64(i)*4+2)
 	}
-	tr := build(t, items[:1500]...)
-	before := dump(tr.Snapshot())
+	// 1,000 items make a tree of height 2; the write adds 600 more, splitting
+	// leaves and internal nodes, and then changes a value far away.
+	tr := build(t, items[:1000]...)
+	before := capture(tr.Snapshot())
 	for failAt := 1; ; failAt++ {
 		x := tr.Txn()
 		calls := 0
@@ -137,19 +156,20 @@ func TestAllocFailureEveryPoint(t *testing.T) {
 			calls++
 			return calls == failAt
 		})
-		err := x.Replace(items[700].Start, items[2999].End, items[700:])
+		err := x.Replace(items[900].Start, items[len(items)-1].End, items[900:])
 		if err == nil {
 			err = x.Set(items[3].Start, -1)
 		}
 		if err == nil {
-			if failAt < 10 {
-				t.Fatalf("only %d allocations", failAt)
+			t.Logf("failed each of %d allocations in turn", failAt-1)
+			if failAt < 30 {
+				t.Fatalf("only %d allocations", failAt-1)
 			}
 			x.Abort()
 			break
 		}
 		x.Abort()
-		if got := dump(tr.Snapshot()); got != before {
+		if !capture(tr.Snapshot()).equal(before) {
 			t.Fatalf("failure at allocation %d changed the published tree", failAt)
 		}
 	}

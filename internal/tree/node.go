@@ -18,8 +18,10 @@ const (
 	leafMin = leafMax / 2
 
 	// innerMax children per internal node: 16+17*40 = 696 bytes (704-byte class).
-	// Internal nodes are about 1/20 of the leaves, so their size matters for the
-	// cost of copying a path more than for memory.
+	// Internal nodes are about 1/15 of the leaves, so their size matters little
+	// for memory, but a write copies one per level: 8 would copy fewer bytes, yet
+	// Find over 1,000,000 items measured clearly slower with the extra level
+	// (and 32 copies more bytes per level than it saves in levels).
 	innerMax = 16
 	innerMin = innerMax / 2
 )
@@ -201,9 +203,9 @@ func (n *inner[V]) removeEntry(i int) {
 	n.clearEntries(n.n, n.n+1)
 }
 
-// Searches. Nodes are small (at most 31 items or 17 children), but a branch-free
-// binary search still beats a linear scan once the keys spill out of one cache
-// line, and it keeps the cost independent of fill.
+// Searches. A binary search over at most 17 children or 31 items costs four or
+// five compares; in the leaves, where keys are 32 bytes apart, it also touches
+// fewer cache lines than a scan.
 
 // upper returns the number of keys <= key, i.e. the index of the first key > key.
 func upper(a []uint64, key uint64) int {

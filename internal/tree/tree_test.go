@@ -394,7 +394,7 @@ func TestFill(t *testing.T) {
 		{"ascending", func(i int) uint64 { return uint64(i) * 2 }, 0.95},
 		{"descending", func(i int) uint64 { return uint64(n-i) * 2 }, 0.95},
 		{"descending mid", func(i int) uint64 { return 1<<30 + uint64(n-i)*2 }, 0.95},
-		{"random", func(i int) uint64 { return uint64(rand.N(1 << 40)) * 2 }, 0.65},
+		{"random", func(i int) uint64 { return uint64(rand.N(1<<40)) * 2 }, 0.65},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// A few items at the low and high ends, as a program's text and stack.

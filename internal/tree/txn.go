@@ -195,11 +195,12 @@ func (x *Txn[V]) Replace(lo, hi uint64, items []Item[V]) error {
 		}
 		x.r.count += res.inserted - res.removed
 		items = items[res.inserted:]
-		if res.complete {
-			deleting = false
-		} else if res.removed == 0 {
-			panic("tree: Replace made no progress") // unreachable with valid trees
+		if res.removed == 0 && res.inserted == 0 && (!res.complete || len(items) > 0) {
+			// Unreachable in a valid tree (a leaf always has a free slot and the
+			// routing always finds the run); a corrupt one must not hang the writer.
+			panic("tree: Replace made no progress")
 		}
+		deleting = deleting && !res.complete
 	}
 	return nil
 }
