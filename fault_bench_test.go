@@ -18,6 +18,7 @@ func BenchmarkFault(b *testing.B) {
 		eachSize(b, func(b *testing.B, n int) {
 			eachConfig(b, n, func(b *testing.B, f *fixture) {
 				b.ReportAllocs()
+				defer reportCPU(b, processCPU())
 				for b.Loop() {
 					if err := f.s.Fault(f.mid, vmspace.Write); err != nil {
 						b.Fatal(err)
@@ -36,6 +37,7 @@ func BenchmarkFault(b *testing.B) {
 			eachConfig(b, n, func(b *testing.B, f *fixture) {
 				b.ReportAllocs()
 				hole := f.mid + (areaPages+1)*pg
+				defer reportCPU(b, processCPU())
 				for b.Loop() {
 					// A type assertion, not errors.As, whose target
 					// would escape and add an allocation of its own.

@@ -53,6 +53,7 @@ func kernelMapUnmap(b *testing.B, kind string, n int) {
 	f := getKernelFixture(b, n)
 	b.ReportMetric(float64(vmaCount()), "vmas")
 	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
 	switch kind {
 	case "hole", "merge":
 		off := f.mid + (areaPages+1)*pg

@@ -30,6 +30,7 @@ func BenchmarkMapUnmap(b *testing.B) {
 		}},
 		{"addr0", func(b *testing.B, f *fixture) {
 			b.ReportAllocs()
+			defer reportCPU(b, processCPU())
 			for b.Loop() {
 				a, err := f.s.Map(0, pg, vmspace.ProtRead, priv)
 				if err != nil {
@@ -54,6 +55,7 @@ func BenchmarkMapUnmap(b *testing.B) {
 func mapUnmapFixed(b *testing.B, s *vmspace.Space, addr uint64, prot vmspace.Prot) {
 	n := s.Len()
 	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
 	for b.Loop() {
 		if _, err := s.Map(addr, pg, prot, priv|vmspace.MapFixed); err != nil {
 			b.Fatal(err)

@@ -16,6 +16,7 @@ func BenchmarkProtect(b *testing.B) {
 				b.ReportAllocs()
 				n := f.s.Len()
 				a := f.mid + pg
+				defer reportCPU(b, processCPU())
 				for b.Loop() {
 					if err := f.s.Protect(a, pg, vmspace.ProtRead); err != nil {
 						b.Fatal(err)

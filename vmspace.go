@@ -19,6 +19,10 @@
 //	err := s.Fault(addr, vmspace.Write)           // *FaultError, Code AccErr (SEGV_ACCERR)
 //	_ = s.Unmap(addr, 16*vmspace.PageSize)
 //
+// Remap (mremap), Advise (madvise) and Fork (fork's dup_mmap) answer as
+// Linux does too, checked against the real kernel by a differential
+// fuzzer (internal/replay).
+//
 // The locking protocol, the lock order and what protects each field are
 // documented in internal/mm, internal/arealock and internal/spacelock.
 package vmspace

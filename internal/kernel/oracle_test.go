@@ -75,9 +75,8 @@ func TestGeneratedScripts(t *testing.T) {
 		if strings.Contains(out.String(), "PARSE_ERROR") {
 			t.Fatalf("seed %d: parse error\n%s", seed, out.String())
 		}
-		// Start the next script on an empty region.
-		if err := e.Munmap(^uint64(kernel.RegionSize-1), 3*kernel.RegionSize); err != nil {
-			t.Fatalf("seed %d: clearing the region: %v", seed, err)
+		if err := e.Reset(); err != nil {
+			t.Fatalf("seed %d: reset: %v", seed, err)
 		}
 	}
 }

@@ -28,5 +28,8 @@
 // write-locked (stamped) or not yet attached; they are read under the
 // area's read lock or the space lock. The fields a lockless reader touches
 // before holding the area (its lock word, stamp and space pointer) are
-// atomic. Pages are installed with compare-and-swap (package pagetable).
+// atomic. Pages are installed with compare-and-swap (package pagetable);
+// they are removed, moved and marked (munmap, mremap, madvise) only at a
+// write session's commit, while every area over them is write-locked or
+// detached (pageops.go).
 package mm

@@ -27,7 +27,7 @@ import (
 
 const (
 	fpBase  = 0x30000000
-	fpAreas = 400 // two pages each: a tree of two levels and 15-odd leaves
+	fpAreas = 240 // two pages each: a tree of two levels and 8 or more leaves
 )
 
 func fpArea(i int) uint64 { return fpBase + uint64(i)*2*PageSize }
@@ -64,17 +64,17 @@ type fpCall struct {
 }
 
 var fpCalls = []fpCall{
-	{"unmap across 190 areas", func(s *Space) error {
-		return s.Unmap(fpArea(10)+PageSize, fpArea(200)-fpArea(10))
+	{"unmap across 110 areas", func(s *Space) error {
+		return s.Unmap(fpArea(10)+PageSize, fpArea(120)-fpArea(10))
 	}},
-	{"protect across 140 areas with splits and merges", func(s *Space) error {
-		return s.Protect(fpArea(10)+PageSize, fpArea(150)-fpArea(10), ProtRead|ProtWrite)
+	{"protect across 80 areas with splits and merges", func(s *Space) error {
+		return s.Protect(fpArea(10)+PageSize, fpArea(90)-fpArea(10), ProtRead|ProtWrite)
 	}},
 	{"protect one area into its neighbours", func(s *Space) error {
 		return s.Protect(fpArea(21), 2*PageSize, ProtRead|ProtWrite) // 20 and 22 are rw-
 	}},
-	{"fixed map over 100 areas", func(s *Space) error {
-		_, err := s.Map(fpArea(20)+PageSize, fpArea(120)-fpArea(20), ProtRead|ProtExec, MapPrivate|MapAnonymous|MapFixed)
+	{"fixed map over 60 areas", func(s *Space) error {
+		_, err := s.Map(fpArea(20)+PageSize, fpArea(80)-fpArea(20), ProtRead|ProtExec, MapPrivate|MapAnonymous|MapFixed)
 		return err
 	}},
 	{"fixed map merging with both neighbours", func(s *Space) error {
@@ -82,7 +82,7 @@ var fpCalls = []fpCall{
 		return err
 	}},
 	{"remap move onto two areas", func(s *Space) error {
-		_, err := s.Remap(fpArea(12), 2*PageSize, 2*PageSize, RemapMayMove|RemapFixed, fpArea(300)+PageSize)
+		_, err := s.Remap(fpArea(12), 2*PageSize, 2*PageSize, RemapMayMove|RemapFixed, fpArea(200)+PageSize)
 		return err
 	}},
 	{"remap grow in place", func(s *Space) error {
@@ -93,8 +93,8 @@ var fpCalls = []fpCall{
 		_, err := s.Remap(fpArea(40), 2*PageSize, PageSize, 0, 0)
 		return err
 	}},
-	{"advise dontfork across 120 areas", func(s *Space) error {
-		return s.Advise(fpArea(5)+PageSize, fpArea(125)-fpArea(5), AdviseDontFork)
+	{"advise dontfork across 70 areas", func(s *Space) error {
+		return s.Advise(fpArea(5)+PageSize, fpArea(75)-fpArea(5), AdviseDontFork)
 	}},
 }
 

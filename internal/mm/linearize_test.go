@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/vmspace/vmspace/internal/lockcheck"
 )
 
 // Linearizability: goroutines run faults, byte reads and byte writes
@@ -39,7 +41,7 @@ import (
 // the design (a write session publishes its tree at once; a fault and the
 // access it makes run under one lock), so every history must be.
 
-var linHistories = flag.Int("lin.histories", 0, "histories per configuration in TestLinearizable (default 250, 25 with -short)")
+var linHistories = flag.Int("lin.histories", 0, "histories per configuration in TestLinearizable (default 150, 25 with -short or the lock validator)")
 
 const (
 	linPages   = 6
@@ -340,8 +342,8 @@ func linHistory(t *testing.T, mode LockMode, recycle bool, seed uint64) []porcup
 func TestLinearizable(t *testing.T) {
 	n := *linHistories
 	if n == 0 {
-		n = 250
-		if testing.Short() {
+		n = 150
+		if testing.Short() || lockcheck.Enabled {
 			n = 25
 		}
 	}

@@ -144,9 +144,12 @@ func (x *session) adviseArea(a *Area, start, end uint64, adv Advice) (uint64, er
 		if a.flags&VMLocked != 0 {
 			return 0, syscall.EINVAL // is_valid_guard_vma: no zapping locked memory
 		}
-		// The range is no longer empty for the page tables, so the area
-		// gets an anon_vma (and fork will copy its page table).
-		x.anonPrepareLocked(a)
+		// The range is no longer empty for the page tables, so an
+		// anonymous area gets an anon_vma (and fork will copy its page
+		// table); a shared one does not (it is not vma_is_anonymous).
+		if !shared {
+			x.anonPrepareLocked(a)
+		}
 		x.lockArea(a)
 		x.pageWork(opGuardInstall, start, end)
 		return a.end, nil

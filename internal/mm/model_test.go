@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/vmspace/vmspace/internal/lockcheck"
 )
 
 // Model-based tests: random sequences of calls applied to a space and to a
@@ -618,9 +620,9 @@ func TestModelWritten(t *testing.T) {
 }
 
 func mdlForAll(t *testing.T, pristine bool) {
-	seqs, steps := 40, 200
-	if testing.Short() {
-		seqs = 10
+	seqs, steps := 16, 200
+	if testing.Short() || lockcheck.Enabled {
+		seqs = 6
 	}
 	for ci, cfg := range []struct {
 		mode    LockMode

@@ -2,6 +2,7 @@ package torture
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"syscall"
 
@@ -89,6 +90,11 @@ func (w *worker) layoutResult(what string, err error, allowed ...syscall.Errno) 
 func (w *worker) faultResult(what string, addr uint64, err error) result {
 	if err == nil {
 		return ok
+	}
+	if errors.Is(err, mm.ErrSigbus) {
+		// Past the end of a shared object (a shared mapping that
+		// remap grew): SIGBUS, as in Linux.
+		return failed
 	}
 	var fe *mm.FaultError
 	if !errors.As(err, &fe) || (fe.Code != mm.MapErr && fe.Code != mm.AccErr) {
@@ -254,7 +260,9 @@ func opAdvise(w *worker, t *tspace) result {
 	p, n := w.pageRange(t)
 	adv := advices[w.rng.IntN(len(advices))]
 	err := t.s.Advise(t.pageAddr(p), uint64(n)*mm.PageSize, adv)
-	return w.layoutResult("advise", err, syscall.EINVAL, syscall.ENOMEM, syscall.EAGAIN, syscall.EPERM)
+	// EFAULT: MADV_POPULATE_* met a page that would fault (a guard
+	// region), as madvise(2) documents.
+	return w.layoutResult(fmt.Sprintf("advise %d", adv), err, syscall.EINVAL, syscall.ENOMEM, syscall.EAGAIN, syscall.EPERM, syscall.EFAULT)
 }
 
 func opRemap(w *worker, t *tspace) result {

@@ -13,12 +13,12 @@ type percentileTicks struct{}
 var _ plot.Ticker = percentileTicks{}
 
 func (percentileTicks) Ticks(min, max float64) []plot.Tick {
-	labels := []string{"0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%", "99.99999%"}
+	labels := []string{"", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%", "99.99999%"}
 	var ts []plot.Tick
 	for i, l := range labels {
 		v := math.Pow(10, float64(i))
-		if v < min || v > max {
-			continue
+		if l == "" || v < min || v > max {
+			continue // 0% (at 1) would crowd 50% (at 2)
 		}
 		ts = append(ts, plot.Tick{Value: v, Label: l})
 	}
