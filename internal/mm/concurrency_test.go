@@ -2,6 +2,7 @@ package mm
 
 import (
 	"fmt"
+	"runtime"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,7 @@ func TestConcurrentFaultsAndLayout(t *testing.T) {
 			wg      sync.WaitGroup
 			bad     atomic.Int64
 			checked atomic.Int64
+			faults  atomic.Int64
 		)
 		type answer struct {
 			page   int
@@ -83,6 +85,7 @@ func TestConcurrentFaultsAndLayout(t *testing.T) {
 					v0 := version.Load()
 					err := s.Fault(tbase+uint64(page)*pg, acc)
 					answers[f] = append(answers[f], answer{page, acc, err, v0, version.Load()})
+					faults.Add(1)
 				}
 			}(f)
 		}
@@ -99,7 +102,13 @@ func TestConcurrentFaultsAndLayout(t *testing.T) {
 		}()
 		r := rand.New(rand.NewPCG(42, uint64(mode)))
 		prots := []Prot{ProtNone, ro, rw, ProtRead | ProtExec, rw | ProtExec}
-		for i := 0; i < ops; i++ {
+		// Do not start before the faulters run, and keep going until
+		// they have faulted enough: on 2 cores the writer could
+		// otherwise finish before they are scheduled.
+		for faults.Load() < faulters {
+			runtime.Gosched()
+		}
+		for i := 0; i < ops || faults.Load() < int64(10*ops) && i < 100*ops; i++ {
 			page := uint64(r.IntN(windowPages))
 			n := uint64(1 + r.IntN(8))
 			switch r.IntN(3) {
