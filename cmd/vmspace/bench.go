@@ -49,6 +49,9 @@ func runBench(args []string) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the usage is printed; asking for it is no failure
+		}
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -7,8 +7,7 @@ import "github.com/vmspace/vmspace/internal/mm"
 const vmRegion = 0x100000000000
 
 // vmTarget runs the workload on a vmspace space. It uses internal/mm
-// directly, not the root package's wrappers (which only forward), so that it
-// can call Advise before the root package exports it.
+// directly; the root package's methods only forward to it.
 type vmTarget struct {
 	s *mm.Space
 }

@@ -12,10 +12,10 @@
 // on or off), runs the workers on them for a while, stops them, checks the
 // quiesced spaces strictly (CheckInvariants(true) and a full content scan),
 // closes them and checks that a closed space refuses calls. The
-// configurations are taken in turn, so every run longer than four phases
-// covers all four. Every second round of four phases also allows the
-// operations that move memory between addresses (Remap), which weaken
-// the content check (see shadow.go).
+// configurations are taken in turn, and every second round of four phases
+// also allows the operations that move memory between addresses (Remap),
+// which weaken the content check (see shadow.go). A run has at least
+// eight phases, so it covers every configuration with and without them.
 //
 // Two spaces share each phase, so a freed area recycled through the pool
 // shared by all spaces can end up in the other space while a stale

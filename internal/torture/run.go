@@ -13,6 +13,9 @@ import (
 // behind; the stacks of all goroutines went to Config.Log.
 var ErrStall = errors.New("torture: no progress: deadlock or livelock (goroutine stacks written to the log)")
 
+// minPhases is the least number of phases a run has.
+const minPhases = 2 * len(configs)
+
 // maxKeptViolations bounds the violation messages kept for the report.
 const maxKeptViolations = 20
 
@@ -104,11 +107,17 @@ func Run(cfg Config) (*Report, error) {
 	deadline := start.Add(c.Duration)
 	phases := 0
 	for i := 0; ; i++ {
+		// At least two rounds of the four configurations, so that each
+		// runs with and without the operations that move contents,
+		// however slow the checks are (the lock validator is slow).
 		left := time.Until(deadline)
-		if left <= 0 && i > 0 {
+		if left <= 0 && i >= minPhases {
 			break
 		}
-		d := min(c.Phase, max(left, time.Millisecond))
+		d := c.Phase
+		if i >= minPhases {
+			d = min(d, left)
+		}
 		fmt.Fprintf(c.Log, "torture: phase %d: %v for %v\n", i, configs[i%len(configs)], d.Round(time.Millisecond))
 		if err := rs.runPhase(i, d); err != nil {
 			return rs.report(time.Since(start), phases), err

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Mutation testing of vmspace's locking protocol (docs/mutations.md).
+
+Each mutation breaks one check of the protocol. For each one named on the
+command line (all by default) this copies the working tree to a temporary
+directory, applies the mutation there, runs the suites below and prints
+which tests failed. The working tree itself is never touched, so other
+work in it goes on undisturbed and nothing needs reverting.
+
+    python3 .ci/mutate.py                  # all mutations (about 30 minutes)
+    python3 .ci/mutate.py m04-tryinc-ignores-exclusion
+
+Not run by .ci/run: too slow for CI.
+"""
+import os, re, shutil, subprocess, sys, tempfile, time
+
+# name: (file, old, new, what it breaks). Several replacements in one file
+# are separated by |||.
+MUTATIONS = {
+ "m01-no-same-space-check": ("internal/mm/lookup.go",
+   "if other := a.space.Load(); other != s {",
+   "if other := a.space.Load(); other == nil {",
+   "tryReadLock: no same-space check after the increment"),
+ "m02-no-range-recheck": ("internal/mm/lookup.go",
+   "if addr < a.start || addr >= a.end {",
+   "if addr < a.start && addr >= a.end {",
+   "lockAreaLockless: no range re-check after locking"),
+ "m03-detach-no-wait": ("internal/arealock/arealock.go",
+   "\tif l.count.Add(^uint32(0)) == 0 {\n\t\treturn\n\t}",
+   "\tif l.count.Add(^uint32(0)) != 1<<31 {\n\t\treturn\n\t}",
+   "Detach: return after the decrement without waiting for a transient reader"),
+ "m04-tryinc-ignores-exclusion": ("internal/arealock/arealock.go",
+   "if old == 0 || old >= Limit {",
+   "if old == 0 {",
+   "TryInc: a reader gets in while ExcludeReaders is set"),
+ "m05-free-resets-stamp": ("internal/mm/area.go",
+   "\ta.live.Store(false)\n",
+   "\ta.live.Store(false)\n\ta.lock.Init() // mutation: resets the stamp\n",
+   "freeArea: reset the freed area's stamp"),
+ "m06-unlock-no-seq": ("internal/spacelock/spacelock.go",
+   "func (l *Lock) Unlock() {\n\tl.seq.Add(1)\n",
+   "func (l *Lock) Unlock() {\n",
+   "spacelock.Unlock: no sequence increment at the end of the write session"),
+ "m07-reuse-early-stamp": ("internal/mm/lookup.go",
+   "\tif a.lock.StampLooksLocked(&s.lock) {\n\t\treturn readFailed\n\t}|||if a.lock.Stamp() == s.lock.Seq() {",
+   "\tearlyStamp, earlySeq := a.lock.Stamp(), s.lock.Seq()\n\tif earlyStamp == earlySeq {\n\t\treturn readFailed\n\t}|||if earlyStamp == earlySeq {",
+   "tryReadLock: the check after the increment reuses the early loads"),
+ "m08-startwrite-no-exclude": ("internal/arealock/arealock.go",
+   "excl := l.excludeReaders(sl, ExcludeReaders+1)",
+   "excl := false",
+   "StartWrite: stamp without excluding readers or waiting for them"),
+ "m09-abort-no-reattach": ("internal/mm/session.go",
+   "\tfor _, a := range x.detached {\n\t\ta.lock.Attach(&s.lock)\n\t}\n",
+   "",
+   "session.abort: areas detached in the failed session stay detached"),
+ "m10-forget-after-free": ("internal/mm/session.go",
+   "\tx.forget()\n\tfor _, a := range x.detached {\n\t\ts.freeArea(a)\n\t}\n\tfor _, a := range x.fresh[:ndropped] {\n\t\ts.freeArea(a)\n\t}\n",
+   "\tfor _, a := range x.detached {\n\t\ts.freeArea(a)\n\t}\n\tfor _, a := range x.fresh[:ndropped] {\n\t\ts.freeArea(a)\n\t}\n\tx.forget()\n",
+   "session.commit: clear the session marks after freeing the areas"),
+ "m11-anon-blocking-rlock": ("internal/mm/fault.go",
+   "\t\tif !s.lock.TryRLock() {\n\t\t\treturn errRetry\n\t\t}\n",
+   "\t\ts.lock.RLock()\n",
+   "anonPrepare: block on the space lock under an area read lock"),
+ "m12-attach-after-publish": ("internal/mm/session.go",
+   "\tfor _, a := range x.fresh {\n\t\tif a.sess&sessDropped == 0 {\n\t\t\ta.lock.Attach(&s.lock) // vma_mark_attached: release; fields visible\n\t\t}\n\t}\n\ts.hook(HookBeforeCommit, nil)\n\tx.txn.Commit()\n",
+   "\ts.hook(HookBeforeCommit, nil)\n\tx.txn.Commit()\n\tfor _, a := range x.fresh {\n\t\tif a.sess&sessDropped == 0 {\n\t\t\ta.lock.Attach(&s.lock)\n\t\t}\n\t}\n",
+   "session.commit: attach new areas after publishing the tree"),
+}
+
+SUITES = {
+ "A": "go test -race -count=1 -timeout 240s ./internal/mm/ ./internal/arealock/ ./internal/spacelock/",
+ "B": "go test -race -count=1 -timeout 150s ./internal/torture/",
+ "C": "go test -race -count=1 -short -tags vmspace_lockcheck -timeout 240s ./internal/mm/ ./internal/torture/",
+}
+
+
+def copy_tree(root, dst):
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for f in files:
+        if f and os.path.isfile(os.path.join(root, f)):
+            os.makedirs(os.path.dirname(os.path.join(dst, f)) or dst, exist_ok=True)
+            shutil.copy2(os.path.join(root, f), os.path.join(dst, f))
+
+
+def main():
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    names = sys.argv[1:] or list(MUTATIONS)
+    for name in names:
+        f, old, new, what = MUTATIONS[name]
+        with tempfile.TemporaryDirectory(prefix="vmspace-" + name + "-") as d:
+            copy_tree(root, d)
+            p = os.path.join(d, f)
+            s = open(p).read()
+            for o, n in zip(old.split("|||"), new.split("|||")):
+                if s.count(o) != 1:
+                    sys.exit(f"{name}: the code to mutate is not in {f} exactly once; update the table")
+                s = s.replace(o, n)
+            open(p, "w").write(s)
+            print(f"{name}: {what}", flush=True)
+            for key, cmd in SUITES.items():
+                t0 = time.time()
+                r = subprocess.run(cmd, shell=True, cwd=d, capture_output=True, text=True)
+                out = r.stdout + r.stderr
+                fails = sorted({m for m in re.findall(r"--- FAIL: (\S+)", out) if "/" not in m})
+                notes = [n for n, pat in (("data race", "WARNING: DATA RACE"), ("timeout", "test timed out"),
+                                          ("lockcheck", "lockcheck:"), ("watchdog", "DEADLOCK?")) if pat in out]
+                panics = re.findall(r"^panic: (.*)$", out, re.M)
+                if panics:
+                    notes.append("panic: " + panics[0][:80])
+                verdict = "CAUGHT" if r.returncode else "missed"
+                print(f"  {key} {verdict} in {time.time()-t0:.0f}s: {', '.join(fails) or '-'} {notes or ''}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
