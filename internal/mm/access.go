@@ -19,7 +19,7 @@ func (s *Space) ReadAt(p []byte, addr uint64) (int, error) {
 		dst := p[n : n+int(chunk)]
 		err := s.access(a, Read, func(pg *pagetable.Page) {
 			for i := range dst {
-				dst[i] = pg.ReadByte(off + uint64(i))
+				dst[i] = pg.ByteAt(off + uint64(i))
 			}
 		})
 		if err != nil {
@@ -40,7 +40,7 @@ func (s *Space) WriteAt(p []byte, addr uint64) (int, error) {
 		src := p[n : n+int(chunk)]
 		err := s.access(a, Write, func(pg *pagetable.Page) {
 			for i, b := range src {
-				pg.WriteByte(off+uint64(i), b)
+				pg.SetByte(off+uint64(i), b)
 			}
 		})
 		if err != nil {

@@ -131,7 +131,7 @@ func fpSnap(s *Space) fpState {
 		if pg := s.pt.Lookup(pn); pg != nil {
 			b := make([]byte, PageSize)
 			for off := range b {
-				b[off] = pg.ReadByte(uint64(off))
+				b[off] = pg.ByteAt(uint64(off))
 			}
 			st.pages[pn] = b
 		}

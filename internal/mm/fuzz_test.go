@@ -132,7 +132,7 @@ func fzSnap(s *Space) fzSnapshot {
 			}
 			b := make([]byte, PageSize)
 			for off := range b {
-				b[off] = pg.ReadByte(uint64(off))
+				b[off] = pg.ByteAt(uint64(off))
 			}
 			sn.pages[pn] = b
 		}

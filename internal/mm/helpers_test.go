@@ -93,7 +93,7 @@ func snapshotContents(s *Space, n uint64) string {
 		case p.IsZero():
 			b.WriteByte('z')
 		default:
-			fmt.Fprintf(&b, "%02x", p.ReadByte(0))
+			fmt.Fprintf(&b, "%02x", p.ByteAt(0))
 		}
 		b.WriteByte(' ')
 	}

@@ -382,7 +382,7 @@ func TestContents(t *testing.T) {
 	if _, err := s.WriteAt([]byte{7}, tbase+2*pg); err != nil {
 		t.Fatal(err)
 	}
-	if p := s.pt.Lookup((tbase + 2*pg - s.base) >> pageShift); p.IsZero() || p.ReadByte(0) != 7 {
+	if p := s.pt.Lookup((tbase + 2*pg - s.base) >> pageShift); p.IsZero() || p.ByteAt(0) != 7 {
 		t.Error("a write must replace the zero page")
 	}
 	in, err := s.Mincore(tbase, 4*pg)
