@@ -106,3 +106,40 @@ func TestLockAreaWholeSpace(t *testing.T) {
 		t.Errorf("LockArea on a hole: %v", err)
 	}
 }
+
+// TestDontNeedUnderAreaLock: in per-area mode, dropping pages inside one
+// area takes only that area's read lock, so it goes on beside a reader
+// holding the area (a writer would have to wait) and takes no space lock.
+func TestDontNeedUnderAreaLock(t *testing.T) {
+	s := newSpace(t, PerArea, true, nil)
+	mustMap(t, s, 0, 4, rw)
+	for i := uint64(0); i < 4; i++ {
+		mustFault(t, s, i, Write)
+	}
+	h, err := s.LockArea(tbase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats()
+	done := make(chan error, 1)
+	go func() { done <- s.Advise(tbase+pg, 2*pg, AdviseDontNeed) }()
+	if err := deadline(t, done, "dontneed beside a reader"); err != nil {
+		t.Fatal(err)
+	}
+	h.Unlock()
+	if st := s.Stats(); st.SpaceLocked != before.SpaceLocked {
+		t.Errorf("dontneed took the space lock: %+v", st)
+	}
+	if got := snapshotContents(s, 4); got != "00 . . 00 " {
+		t.Errorf("contents %q", got)
+	}
+	// Spanning two areas, it takes the slow path and still works.
+	mustMap(t, s, 4, 1, ro)
+	mustFault(t, s, 3, Write)
+	if err := s.Advise(tbase+3*pg, 2*pg, AdviseDontNeed); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshotContents(s, 5); got != "00 . . . . " {
+		t.Errorf("contents %q", got)
+	}
+}

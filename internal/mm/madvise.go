@@ -66,6 +66,10 @@ func (s *Space) Advise(addr, length uint64, adv Advice) error {
 	switch adv {
 	case AdvisePopulateRead, AdvisePopulateWrite:
 		return s.populateAdvice(addr, addr+l, adv == AdvisePopulateWrite)
+	case AdviseDontNeed, AdviseDontNeedLocked, AdviseFree:
+		if done, err := s.adviseUnderAreaLock(addr, addr+l, adv); done {
+			return err
+		}
 	}
 	x := s.begin()
 	defer x.end()

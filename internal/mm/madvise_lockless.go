@@ -1,0 +1,74 @@
+package mm
+
+import (
+	"sync/atomic"
+	"syscall"
+
+	"github.com/vmspace/vmspace/internal/lockcheck"
+	"github.com/vmspace/vmspace/internal/pagetable"
+)
+
+// adviseUnderAreaLock drops or frees the pages of [start, end) under the
+// covering area's read lock instead of the space lock, when the range lies
+// inside one area (Linux 6.16+: madvise_lock takes MADVISE_VMA_READ_LOCK
+// for MADV_DONTNEED, MADV_DONTNEED_LOCKED and MADV_FREE, through
+// lock_vma_under_rcu, and falls back to mmap_lock when the range spans
+// areas). This keeps a thread that recycles its own memory (fault in,
+// drop, fault in again: allocators, the bench's F) off the space lock, so
+// layout changes elsewhere do not stall it.
+//
+// It reports done=false when the caller must take the slow path: in
+// whole-space mode, when the lockless lookup gives up, or when the range
+// leaves the area.
+//
+// Safety: zapping a slot races only with faults on the same area, which
+// hold the same read lock and install pages with compare-and-swap; each
+// slot is emptied with a compare-and-swap too, so a fault either installs
+// before the zap (and its page is dropped) or after (and finds an empty
+// slot). Writers cannot touch these slots: they would have to write-lock
+// the area first, and it is read-locked.
+func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, err error) {
+	if s.mode != PerArea {
+		return false, nil
+	}
+	a := s.lockAreaLockless(start)
+	if a == nil {
+		return false, nil
+	}
+	lockcheck.AreaRead(a, s)
+	defer func() {
+		lockcheck.AreaReadRelease(a)
+		a.readUnlock(s)
+	}()
+	if end > a.end {
+		return false, nil
+	}
+	if adv != AdviseDontNeedLocked && a.flags&VMLocked != 0 {
+		return true, syscall.EINVAL // madvise_dontneed_free_valid_vma
+	}
+	lo, hi := (start-s.base)>>pageShift, (end-s.base)>>pageShift
+	if adv == AdviseFree {
+		if a.flags&VMShared != 0 {
+			return true, syscall.EINVAL // only anonymous memory is freed lazily
+		}
+		s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
+			if p := slot.Load(); ordinaryPage(p) && p.Exclusive() {
+				p.MarkClean()
+			}
+		})
+		return true, nil
+	}
+	s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
+		for {
+			p := slot.Load()
+			if p == nil || p.IsGuard() {
+				return
+			}
+			if slot.CompareAndSwap(p, nil) {
+				p.Put()
+				return
+			}
+		}
+	})
+	return true, nil
+}
