@@ -128,11 +128,17 @@ func WithLockMode(m LockMode) Option { return func(c *mm.Config) { c.Mode = m } 
 // On, a freed area goes back to a pool shared by all spaces and may be
 // handed out again at once, as the kernel's SLAB_TYPESAFE_BY_RCU cache does;
 // lockless readers that still hold a pointer to it are kept safe by the
-// validation after their try-lock. Off, freed areas are left to the garbage
-// collector. Recycling is the default because it measured faster for
-// layout changes and allocates less (see the benchmarks in the README),
-// and because it keeps the validation exercised: with recycling off a
-// missing check could hide.
+// validation after their try-lock (same space, still attached, address
+// still inside). Off, freed areas are left to the garbage collector.
+//
+// Measured at 1,000 areas (go test -bench 'BenchmarkMapUnmap/hole/areas=1000'
+// -count 3, 2 cores): a Map+Unmap pair costs 11 allocations and 5,096 bytes
+// with recycling against 12 and 5,192 without, at the same speed within
+// noise (1.93-2.17 µs against 1.99-2.20 µs); faults are unaffected (32-34 ns
+// either way). Recycling is the default for the allocation it saves on
+// every layout change, which the collector would otherwise have to find,
+// and because it keeps the readers' validation exercised in every run:
+// with recycling off, a missing check can hide.
 func WithRecycling(on bool) Option { return func(c *mm.Config) { c.Recycle = on } }
 
 // WithMaxAreas bounds the number of areas, as vm.max_map_count does
