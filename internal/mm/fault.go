@@ -86,6 +86,9 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 	slot := s.pt.Slot((addr - s.base) >> pageShift)
 	for {
 		p := slot.Load()
+		if acc == Write && p != nil {
+			s.hook(HookWriteFault, a)
+		}
 		switch {
 		case p.IsGuard():
 			// A guard region's marker: the fault handler returns
@@ -134,6 +137,14 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				p.Put()
 			}
 			p = np
+		case slot.Load() != p:
+			// p looked exclusive because another fault replaced it in
+			// this slot with a copy and dropped this slot's mapping:
+			// what is left of p belongs to the space it was shared
+			// with. Look again. (Linux decides reuse against copy
+			// under the page-table lock; here faults on one page run
+			// at once, so the decision is checked against the slot.)
+			continue
 		}
 		if acc == Write {
 			p.Redirty() // a lazy-free page written again keeps its data

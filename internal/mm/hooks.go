@@ -16,6 +16,9 @@ const (
 	HookAfterInc
 	// HookReadLocked: a fault holds the area read lock, validated.
 	HookReadLocked
+	// HookWriteFault: a write fault loaded a present page from its slot
+	// and has not yet decided whether to reuse or copy it.
+	HookWriteFault
 	// HookBeforeDetach: a writer write-locked an area it removes and has
 	// not yet detached it.
 	HookBeforeDetach

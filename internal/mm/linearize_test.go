@@ -41,7 +41,7 @@ import (
 // the design (a write session publishes its tree at once; a fault and the
 // access it makes run under one lock), so every history must be.
 
-var linHistories = flag.Int("lin.histories", 0, "histories per configuration in TestLinearizable (default 150, 25 with -short or the lock validator)")
+var linHistories = flag.Int("lin.histories", 0, "histories per configuration in TestLinearizable (default 400, 25 with -short or the lock validator)")
 
 const (
 	linPages   = 6
@@ -342,7 +342,7 @@ func linHistory(t *testing.T, mode LockMode, recycle bool, seed uint64) []porcup
 func TestLinearizable(t *testing.T) {
 	n := *linHistories
 	if n == 0 {
-		n = 150
+		n = 400
 		if testing.Short() || lockcheck.Enabled {
 			n = 25
 		}
