@@ -65,6 +65,18 @@ MUTATIONS = {
    "\tfor _, a := range x.fresh {\n\t\tif a.sess&sessDropped == 0 {\n\t\t\ta.lock.Attach(&s.lock) // vma_mark_attached: release; fields visible\n\t\t}\n\t}\n\ts.hook(HookBeforeCommit, nil)\n\tx.txn.Commit()\n",
    "\ts.hook(HookBeforeCommit, nil)\n\tx.txn.Commit()\n\tfor _, a := range x.fresh {\n\t\tif a.sess&sessDropped == 0 {\n\t\t\ta.lock.Attach(&s.lock)\n\t\t}\n\t}\n",
    "session.commit: attach new areas after publishing the tree"),
+ "m13-wake-own-space": ("internal/mm/lookup.go",
+   "a.lock.Put(&other.lock)",
+   "a.lock.Put(&s.lock)",
+   "tryReadLock: drop a foreign reference waking this space's writer, not the owner's"),
+ "m14-inc-on-detached": ("internal/arealock/arealock.go",
+   "if old == 0 || old >= Limit {",
+   "if old >= Limit {",
+   "TryInc: a reader may increment a detached (0) area"),
+ "m15-cow-no-slot-recheck": ("internal/mm/fault.go",
+   "\t\tcase slot.Load() != p:\n",
+   "\t\tcase false:\n",
+   "faultLocked: reuse an exclusive-looking page without re-checking its slot"),
 }
 
 SUITES = {
