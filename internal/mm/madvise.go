@@ -190,21 +190,24 @@ func (x *session) adviseArea(a *Area, start, end uint64, adv Advice) (uint64, er
 	case AdviseNoHugePage:
 		newflags = newflags&^VMHugePage | VMNoHugePage
 	}
-	next, err := x.modifyFlags(a, start, end, newflags)
-	if errors.Is(err, syscall.ENOMEM) && !errors.Is(err, tree.ErrNoMem) {
-		err = syscall.EAGAIN // madvise's answer to a failed split
+	cov, err := x.modifyFlags(a, start, end, newflags)
+	if err != nil {
+		if errors.Is(err, syscall.ENOMEM) && !errors.Is(err, tree.ErrNoMem) {
+			err = syscall.EAGAIN // madvise's answer to a failed split
+		}
+		return 0, err
 	}
-	return next, err
+	return cov.end, nil
 }
 
 // modifyFlags gives [start, end) of a the flags newflags, merging it into
 // a neighbour or splitting a as needed (vma_modify_flags, as
-// madvise_update_vma uses it). It returns the end of the area that now
-// covers the range.
+// mprotect_fixup and madvise_update_vma use it). It returns the area that
+// now covers the range.
 // Precondition: x is open; [start, end) lies in a.
-func (x *session) modifyFlags(a *Area, start, end uint64, newflags Flags) (uint64, error) {
+func (x *session) modifyFlags(a *Area, start, end uint64, newflags Flags) (*Area, error) {
 	if newflags == a.flags {
-		return a.end, nil
+		return a, nil
 	}
 	m := mergeReq{
 		start: start, end: end,
@@ -216,33 +219,30 @@ func (x *session) modifyFlags(a *Area, start, end uint64, newflags Flags) (uint6
 		prev:   x.areaEndingAt(a.start),
 	}
 	merged, err := x.mergeExisting(&m)
-	if err != nil {
-		return 0, err
-	}
-	if merged != nil {
-		return merged.end, nil
+	if err != nil || merged != nil {
+		return merged, err
 	}
 	if a.start < start {
 		if !x.splitAllowed() {
-			return 0, syscall.ENOMEM
+			return nil, syscall.ENOMEM
 		}
 		if _, err := x.split(a, start, true); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	if a.end > end {
 		if !x.splitAllowed() {
-			return 0, syscall.ENOMEM
+			return nil, syscall.ENOMEM
 		}
 		if _, err := x.split(a, end, false); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	x.lockArea(a)
 	st := stateOf(a)
 	st.flags = newflags
 	x.set(a, st)
-	return a.end, x.store(a.start, a.end, a)
+	return a, x.store(a.start, a.end, a)
 }
 
 // anonPrepareLocked gives a an anon_vma inside a session

@@ -92,55 +92,17 @@ func (x *session) protectFixup(a *Area, start, end uint64, newflags Flags) (uint
 	} else if old&VMAccount != 0 && old&VMShared == 0 && a.anon.Load() == nil {
 		newflags &^= VMAccount
 	}
-	m := mergeReq{
-		start: start, end: end,
-		pgoff:  a.pgoff + (start-a.start)>>pageShift,
-		flags:  newflags,
-		anon:   a.anon.Load(),
-		shm:    a.shm,
-		middle: a,
-		prev:   x.areaEndingAt(a.start),
-	}
 	// Locked private memory made writable gets its COW broken at once,
 	// before the next area is looked at (mprotect_fixup's
 	// populate_vma_page_range): it gets an anon_vma, which counts for
 	// the merges that follow.
 	lockedWrite := old&(VMWrite|VMShared|VMLocked) == VMLocked && newflags&VMWrite != 0
-	merged, err := x.mergeExisting(&m)
+	cov, err := x.modifyFlags(a, start, end, newflags)
 	if err != nil {
 		return 0, err
 	}
-	if merged != nil {
-		if lockedWrite {
-			x.writeFaultLocked(merged, start, end)
-		}
-		return merged.end, nil
-	}
-	if a.start < start {
-		if !x.splitAllowed() {
-			return 0, syscall.ENOMEM
-		}
-		if _, err := x.split(a, start, true); err != nil {
-			return 0, err
-		}
-	}
-	if a.end > end {
-		if !x.splitAllowed() {
-			return 0, syscall.ENOMEM
-		}
-		if _, err := x.split(a, end, false); err != nil {
-			return 0, err
-		}
-	}
-	x.lockArea(a)
-	st := stateOf(a)
-	st.flags = newflags
-	x.set(a, st)
-	if err := x.store(a.start, a.end, a); err != nil {
-		return 0, err
-	}
 	if lockedWrite {
-		x.writeFaultLocked(a, start, end)
+		x.writeFaultLocked(cov, start, end)
 	}
-	return a.end, nil
+	return cov.end, nil
 }
