@@ -208,8 +208,12 @@ func TestRaceStampAfterEarlyCheck(t *testing.T) {
 			// The area is stamped; let the reader go on, and wait
 			// until it has either locked (a violation) or given up.
 			close(p.resume)
-			for s.Stats().Abort == abortsBefore && !violated.Load() {
-				runtime.Gosched()
+			for start := time.Now(); s.Stats().Abort == abortsBefore && !violated.Load(); runtime.Gosched() {
+				if time.Since(start) > 20*time.Second {
+					buf := make([]byte, 1<<20)
+					t.Errorf("the reader neither locked nor gave up\n%s", buf[:runtime.Stack(buf, true)])
+					return
+				}
 			}
 		}
 	}}
