@@ -1,7 +1,6 @@
 package mm
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -113,49 +112,23 @@ type fpAreaState struct {
 
 // fpState is the whole observable and internal state of the space.
 type fpState struct {
+	layoutSnap
 	areas []fpAreaState
-	maps  []Mapping
-	pages map[uint64][]byte
 	stats Stats
 }
 
 func fpSnap(s *Space) fpState {
-	st := fpState{maps: s.Maps(), pages: map[uint64][]byte{}, stats: s.Stats()}
+	st := fpState{layoutSnap: takeLayout(s, fpBase, fpArea(fpAreas+8)), stats: s.Stats()}
 	s.tree.Snapshot().Ascend(0, func(it treeItem) bool {
 		a := it.Val.a
 		st.areas = append(st.areas, fpAreaState{a, a.start, a.end, a.pgoff, a.flags, a.anon.Load(), a.anonChain, a.shm, a.lock.Count(), a.live.Load()})
 		return true
 	})
-	lo, hi := (fpBase-s.base)>>pageShift, (fpArea(fpAreas+8)-s.base)>>pageShift
-	for pn := lo; pn < hi; pn++ {
-		if pg := s.pt.Lookup(pn); pg != nil {
-			b := make([]byte, PageSize)
-			for off := range b {
-				b[off] = pg.ByteAt(uint64(off))
-			}
-			st.pages[pn] = b
-		}
-	}
 	return st
 }
 
-func (a fpState) diffLayout(b fpState) string {
-	if !slices.Equal(a.maps, b.maps) {
-		return fmt.Sprintf("layout\n %s\nbecame\n %s", mdlLayout(a.maps), mdlLayout(b.maps))
-	}
-	if len(a.pages) != len(b.pages) {
-		return fmt.Sprintf("%d present pages became %d", len(a.pages), len(b.pages))
-	}
-	for pn, d := range a.pages {
-		if !bytes.Equal(d, b.pages[pn]) {
-			return fmt.Sprintf("page %#x changed", pn)
-		}
-	}
-	return ""
-}
-
 func (a fpState) diff(b fpState) string {
-	if d := a.diffLayout(b); d != "" {
+	if d := a.layoutSnap.diff(b.layoutSnap); d != "" {
 		return d
 	}
 	if !slices.Equal(a.areas, b.areas) {
@@ -234,7 +207,7 @@ func fpExercise(t *testing.T, mode LockMode, recycle bool, call fpCall) (injecte
 			if err != nil {
 				t.Fatalf("%s: failed with %v without an injected failure", call.name, err)
 			}
-			if d := want.diffLayout(fpSnap(f.Space)); d != "" {
+			if d := want.layoutSnap.diff(fpSnap(f.Space).layoutSnap); d != "" {
 				t.Fatalf("%s: result differs from the control's: %s", call.name, d)
 			}
 			f.Close()
@@ -258,7 +231,7 @@ func fpExercise(t *testing.T, mode LockMode, recycle bool, call fpCall) (injecte
 		if err := call.run(f.Space); err != nil {
 			t.Fatalf("%s: after the failure at allocation %d, the call fails: %v", call.name, k, err)
 		}
-		if d := want.diffLayout(fpSnap(f.Space)); d != "" {
+		if d := want.layoutSnap.diff(fpSnap(f.Space).layoutSnap); d != "" {
 			t.Fatalf("%s: after the failure at allocation %d, the result differs from the control's: %s", call.name, k, d)
 		}
 		if err := f.CheckInvariants(true); err != nil {

@@ -1,10 +1,8 @@
 package mm
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"slices"
 	"syscall"
 	"testing"
 )
@@ -115,46 +113,6 @@ func fzModelOp(r *fzReader, pristine bool) mdlOp {
 	return mdlOp{kind: mdlWrite, addr: addr, data: data}
 }
 
-// fzSnapshot is everything a failed call must leave as it was.
-type fzSnapshot struct {
-	maps  []Mapping
-	pages map[uint64][]byte // present pages' contents, by page number
-}
-
-func fzSnap(s *Space) fzSnapshot {
-	sn := fzSnapshot{maps: s.Maps(), pages: map[uint64][]byte{}}
-	lo, hi := (mdlBase-s.base)>>pageShift, (mdlAddr(mdlPages)-s.base)>>pageShift
-	for pn := lo; pn < hi; pn++ {
-		if pg := s.pt.Lookup(pn); pg != nil {
-			if pg.IsGuard() {
-				sn.pages[pn] = []byte("guard marker")
-				continue
-			}
-			b := make([]byte, PageSize)
-			for off := range b {
-				b[off] = pg.ByteAt(uint64(off))
-			}
-			sn.pages[pn] = b
-		}
-	}
-	return sn
-}
-
-func (a fzSnapshot) diff(b fzSnapshot) string {
-	if !slices.Equal(a.maps, b.maps) {
-		return fmt.Sprintf("layout %s became %s", mdlLayout(a.maps), mdlLayout(b.maps))
-	}
-	if len(a.pages) != len(b.pages) {
-		return fmt.Sprintf("%d present pages became %d", len(a.pages), len(b.pages))
-	}
-	for pn, d := range a.pages {
-		if !bytes.Equal(d, b.pages[pn]) {
-			return fmt.Sprintf("page %d changed", pn)
-		}
-	}
-	return ""
-}
-
 var fzSeeds = [][]byte{
 	{},
 	{0, 0, 5, 7, 0x08, 2, 0, 3, 0, 0, 1, 2, 4, 0},
@@ -181,7 +139,7 @@ func FuzzModel(f *testing.F) {
 		m := newMdlModel()
 		for i := 0; r.more() && i < 64; i++ {
 			op := fzModelOp(r, pristine)
-			before := fzSnap(s)
+			before := takeLayout(s, mdlBase, mdlAddr(mdlPages))
 			want := m.step(op)
 			got := mdlApply(s, op)
 			if !mdlSameRes(got, want) {
@@ -194,7 +152,7 @@ func FuzzModel(f *testing.F) {
 				t.Fatalf("call %d %s: invariants: %v", i, op, err)
 			}
 			if got.err != "" && !(op.kind == mdlProtect && got.err == "ENOMEM") && op.kind < mdlFault {
-				if d := before.diff(fzSnap(s)); d != "" {
+				if d := before.diff(takeLayout(s, mdlBase, mdlAddr(mdlPages))); d != "" {
 					t.Fatalf("call %d %s failed with %s but changed the space: %s", i, op, got.err, d)
 				}
 			}
@@ -219,7 +177,7 @@ func FuzzOps(f *testing.F) {
 		s := newMdlSpace(t, mode, cfg&4 != 0)
 		defer s.Close()
 		for i := 0; r.more() && i < 64; i++ {
-			before := fzSnap(s)
+			before := takeLayout(s, mdlBase, mdlAddr(mdlPages))
 			var what string
 			var err error
 			partial := false
@@ -255,7 +213,7 @@ func FuzzOps(f *testing.F) {
 				t.Fatalf("call %d %s: invariants: %v", i, what, err)
 			}
 			if err != nil && !partial && !errors.Is(err, syscall.ENOSYS) {
-				if d := before.diff(fzSnap(s)); d != "" {
+				if d := before.diff(takeLayout(s, mdlBase, mdlAddr(mdlPages))); d != "" {
 					t.Fatalf("call %d %s failed with %v but changed the space: %s", i, what, err, d)
 				}
 			}

@@ -1,8 +1,10 @@
 package mm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -101,3 +103,46 @@ func snapshotContents(s *Space, n uint64) string {
 }
 
 type itemT = treeItem
+
+// layoutSnap is what a failed call must leave exactly as it was: the
+// layout and the contents of every present page in a range.
+type layoutSnap struct {
+	maps  []Mapping
+	pages map[uint64][]byte // by page number
+}
+
+// takeLayout records the layout and the pages of [lo, hi).
+func takeLayout(s *Space, lo, hi uint64) layoutSnap {
+	sn := layoutSnap{maps: s.Maps(), pages: map[uint64][]byte{}}
+	for pn := (lo - s.base) >> pageShift; pn < (hi-s.base)>>pageShift; pn++ {
+		pg := s.pt.Lookup(pn)
+		switch {
+		case pg == nil:
+		case pg.IsGuard():
+			sn.pages[pn] = []byte("guard marker")
+		default:
+			b := make([]byte, PageSize)
+			for off := range b {
+				b[off] = pg.ByteAt(uint64(off))
+			}
+			sn.pages[pn] = b
+		}
+	}
+	return sn
+}
+
+// diff describes the first difference, or returns "".
+func (a layoutSnap) diff(b layoutSnap) string {
+	if !slices.Equal(a.maps, b.maps) {
+		return fmt.Sprintf("layout\n %s\nbecame\n %s", mdlLayout(a.maps), mdlLayout(b.maps))
+	}
+	if len(a.pages) != len(b.pages) {
+		return fmt.Sprintf("%d present pages became %d", len(a.pages), len(b.pages))
+	}
+	for pn, d := range a.pages {
+		if !bytes.Equal(d, b.pages[pn]) {
+			return fmt.Sprintf("page %#x changed", pn)
+		}
+	}
+	return ""
+}
