@@ -3,8 +3,8 @@ package mm
 import (
 	"syscall"
 
+	"github.com/vmspace/vmspace/internal/frames"
 	"github.com/vmspace/vmspace/internal/lockcheck"
-	"github.com/vmspace/vmspace/internal/pagetable"
 )
 
 // ReadAt reads len(p) bytes at addr, faulting pages in for reading. Each
@@ -17,11 +17,7 @@ func (s *Space) ReadAt(p []byte, addr uint64) (int, error) {
 		off := a & pageMask
 		chunk := min(uint64(len(p)-n), PageSize-off)
 		dst := p[n : n+int(chunk)]
-		err := s.access(a, Read, func(pg *pagetable.Page) {
-			for i := range dst {
-				dst[i] = pg.ByteAt(off + uint64(i))
-			}
-		})
+		err := s.access(a, Read, func(f frames.Frame) { s.mem.Read(f, off, dst) })
 		if err != nil {
 			return n, err
 		}
@@ -38,11 +34,7 @@ func (s *Space) WriteAt(p []byte, addr uint64) (int, error) {
 		off := a & pageMask
 		chunk := min(uint64(len(p)-n), PageSize-off)
 		src := p[n : n+int(chunk)]
-		err := s.access(a, Write, func(pg *pagetable.Page) {
-			for i, b := range src {
-				pg.SetByte(off+uint64(i), b)
-			}
-		})
+		err := s.access(a, Write, func(f frames.Frame) { s.mem.Write(f, off, src) })
 		if err != nil {
 			return n, err
 		}
@@ -89,7 +81,7 @@ func (s *Space) residentLocked(a *Area, addr uint64) bool {
 		return a.shm.resident(a.pgoff + (addr-a.start)>>pageShift)
 	}
 	p := s.pt.Lookup((addr - s.base) >> pageShift)
-	return p != nil && !p.IsGuard()
+	return p != frames.None && p != frames.Guard
 }
 
 // Handle is a read-locked area (see LockArea).

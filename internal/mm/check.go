@@ -2,7 +2,6 @@ package mm
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"github.com/vmspace/vmspace/internal/arealock"
 	"github.com/vmspace/vmspace/internal/pagetable"
@@ -63,7 +62,7 @@ func (s *Space) CheckInvariants(quiet bool) error {
 		return fmt.Errorf("tree holds %d areas, space counts %d", n, s.nareas)
 	}
 	// No page may be present outside an area.
-	s.pt.Range(0, (s.end-s.base)>>pageShift, func(pn uint64, _ *atomic.Pointer[pagetable.Page]) {
+	s.pt.Range(0, (s.end-s.base)>>pageShift, func(pn uint64, _ *pagetable.Slot) {
 		if err != nil {
 			return
 		}

@@ -47,3 +47,7 @@ var ErrClosed = fmt.Errorf("vmspace: space closed: %w", syscall.ENXIO)
 // the end of the object behind a shared mapping (after mremap grew the
 // mapping beyond it).
 var ErrSigbus = errors.New("vmspace: SIGBUS")
+
+// errNoMemory is the error of a fault that found no free frame and could
+// not grow the arena (VM_FAULT_OOM).
+var errNoMemory = fmt.Errorf("vmspace: no memory for a page: %w", syscall.ENOMEM)

@@ -3,6 +3,7 @@ package mm
 import (
 	"errors"
 
+	"github.com/vmspace/vmspace/internal/frames"
 	"github.com/vmspace/vmspace/internal/lockcheck"
 	"github.com/vmspace/vmspace/internal/pagetable"
 	"github.com/vmspace/vmspace/internal/tree"
@@ -22,7 +23,7 @@ func (s *Space) Fault(addr uint64, acc Access) error {
 
 // access faults addr in and, if fn is not nil, runs fn on the page under
 // the same lock, so that the access and the fault are one atomic step.
-func (s *Space) access(addr uint64, acc Access, fn func(p *pagetable.Page)) error {
+func (s *Space) access(addr uint64, acc Access, fn func(f frames.Frame)) error {
 	if s.mode == PerArea {
 		if a := s.lockAreaLockless(addr); a != nil {
 			lockcheck.AreaRead(a, s)
@@ -43,7 +44,7 @@ func (s *Space) access(addr uint64, acc Access, fn func(p *pagetable.Page)) erro
 // (lock_mm_and_find_vma). An address in the hole just below a growsdown
 // area grows that area first, under the space lock held for writing
 // (expand_stack_locked, stack.go), and the fault is then retried once.
-func (s *Space) accessSlow(addr uint64, acc Access, fn func(p *pagetable.Page)) error {
+func (s *Space) accessSlow(addr uint64, acc Access, fn func(f frames.Frame)) error {
 	st := s.stats.at(addr)
 	st.spaceLocked.Add(1)
 	if s.mode == PerArea {
@@ -59,7 +60,7 @@ func (s *Space) accessSlow(addr uint64, acc Access, fn func(p *pagetable.Page)) 
 
 // faultSpaceLocked is one try of accessSlow under the space read lock.
 // stack reports a miss just below a growsdown area.
-func (s *Space) faultSpaceLocked(addr uint64, acc Access, fn func(p *pagetable.Page)) (err error, stack bool) {
+func (s *Space) faultSpaceLocked(addr uint64, acc Access, fn func(f frames.Frame)) (err error, stack bool) {
 	s.lock.RLock()
 	defer s.lock.RUnlock()
 	if s.closing.Load() {
@@ -76,46 +77,56 @@ func (s *Space) faultSpaceLocked(addr uint64, acc Access, fn func(p *pagetable.P
 	return s.faultLocked(it.Val.a, addr, acc, true, fn), false
 }
 
-// faultLocked does a fault's work on area a (handle_mm_fault).
+// faultLocked does a fault's work on area a (handle_mm_fault). If fn is
+// not nil it runs on the frame mapped at addr, holding a reference on it
+// (the zero page needs none), so that a concurrent MADV_DONTNEED or
+// copy-on-write cannot free the frame under it (package frames, "The reuse
+// rule").
 // Preconditions: a covers addr, and the caller holds a's read lock
 // (spaceLocked false) or the space lock for reading (spaceLocked true).
-func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, fn func(p *pagetable.Page)) error {
+func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, fn func(f frames.Frame)) error {
 	if !a.flags.permits(acc) {
 		return &FaultError{Addr: addr, Access: acc, Code: AccErr}
 	}
+	mem := s.mem
 	slot := s.pt.Slot((addr - s.base) >> pageShift)
+	extra := uint32(0) // references a new frame comes with: 1 when fn needs one
+	if fn != nil {
+		extra = 1
+	}
 	for {
 		p := slot.Load()
-		if acc == Write && p != nil {
+		held := false // this fault holds a reference on p
+		if acc == Write && p != frames.None {
 			s.hook(HookWriteFault, a)
 		}
 		switch {
-		case p.IsGuard():
+		case p == frames.Guard:
 			// A guard region's marker: the fault handler returns
 			// VM_FAULT_SIGSEGV, sent as SEGV_MAPERR.
 			return &FaultError{Addr: addr, Access: acc, Code: MapErr}
 		case a.flags&VMShared != 0:
-			if p == nil {
+			if p == frames.None {
 				np := a.shm.page(a.pgoff + (addr-a.start)>>pageShift)
-				if np == nil {
+				if np == frames.None {
 					return ErrSigbus // beyond the object (shmem_fault)
 				}
-				if !slot.CompareAndSwap(nil, np) {
-					np.Put()
+				if !slot.CompareAndSwap(frames.None, np) {
+					mem.Unmap(np)
 					continue
 				}
 				p = np
 			}
 		case acc != Write:
-			if p == nil {
+			if p == frames.None {
 				// Read fault on private memory: map the zero page
 				// (do_anonymous_page); no anon_vma is needed.
-				if !slot.CompareAndSwap(nil, pagetable.Zero()) {
+				if !slot.CompareAndSwap(frames.None, frames.Zero) {
 					continue
 				}
-				p = pagetable.Zero()
+				p = frames.Zero
 			}
-		case p == nil || p.IsZero() || !p.Exclusive():
+		case p == frames.None || p == frames.Zero || !mem.Exclusive(p):
 			// Write fault: a new page, or a private copy of a page
 			// shared with the zero page or with another space
 			// (do_anonymous_page, wp_page_copy).
@@ -124,19 +135,21 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 					return err
 				}
 			}
-			var np *pagetable.Page
-			if p == nil || p.IsZero() {
-				np = pagetable.NewPage()
-			} else {
-				np = p.Copy()
-			}
-			if !slot.CompareAndSwap(p, np) {
+			np, err := s.newFrame(a, slot, p, extra)
+			if err == errRetry {
 				continue
 			}
-			if p != nil && !p.IsZero() {
-				p.Put()
+			if err != nil {
+				return err
 			}
-			p = np
+			if !slot.CompareAndSwap(p, np) {
+				mem.Discard(np, extra)
+				continue
+			}
+			if p.Ordinary() {
+				mem.Unmap(p) // the slot's mapping of the old page
+			}
+			p, held = np, fn != nil
 		case slot.Load() != p:
 			// p looked exclusive because another fault replaced it in
 			// this slot with a copy and dropped this slot's mapping:
@@ -146,14 +159,66 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 			// at once, so the decision is checked against the slot.)
 			continue
 		}
-		if acc == Write {
-			p.Redirty() // a lazy-free page written again keeps its data
+		if !held && p != frames.Zero && (fn != nil || acc == Write && mem.Clean(p)) {
+			if !s.holdFrame(a, slot, p) {
+				continue // freed or replaced since the load: look again
+			}
+			held = true
+		}
+		if acc == Write && held {
+			mem.Redirty(p) // a lazy-free page written again keeps its data
 		}
 		if fn != nil {
 			fn(p)
 		}
+		if held {
+			mem.Unref(p)
+		}
 		return nil
 	}
+}
+
+// newFrame returns a new frame for a write fault on slot, which held old:
+// zero-filled for an empty slot or the zero page, else a copy of old
+// (wp_page_copy). It comes mapped once with extra references. It returns
+// errRetry when old left the slot before it could be copied.
+func (s *Space) newFrame(a *Area, slot *pagetable.Slot, old frames.Frame, extra uint32) (frames.Frame, error) {
+	if old == frames.None || old == frames.Zero {
+		f, err := s.mem.Alloc(extra)
+		if err != nil {
+			return frames.None, errNoMemory
+		}
+		return f, nil
+	}
+	// The copy reads old's bytes: hold it, and make sure it is still
+	// this slot's page, so that the copy is of this space's data.
+	if !s.holdFrame(a, slot, old) {
+		return frames.None, errRetry
+	}
+	f, err := s.mem.AllocCopy(old, extra)
+	s.mem.Unref(old)
+	if err != nil {
+		return frames.None, errNoMemory
+	}
+	return f, nil
+}
+
+// holdFrame takes a reference on f, which the caller loaded from slot
+// without a lock that keeps the slot still, and checks that slot still
+// holds it (get_page_unless_zero, then the PTE re-check of
+// gup_fast_pte_range). On true the caller may touch f's bytes until it
+// drops the reference with Unref; on false f may already be another
+// owner's, and the caller must load the slot again.
+func (s *Space) holdFrame(a *Area, slot *pagetable.Slot, f frames.Frame) bool {
+	s.hook(HookFrameLoaded, a)
+	if !s.mem.TryRef(f) {
+		return false
+	}
+	if slot.Load() != f {
+		s.mem.Unref(f)
+		return false
+	}
+	return true
 }
 
 // anonPrepare gives a its anon_vma on its first write fault

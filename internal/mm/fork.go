@@ -1,8 +1,6 @@
 package mm
 
 import (
-	"sync/atomic"
-
 	"github.com/vmspace/vmspace/internal/pagetable"
 	"github.com/vmspace/vmspace/internal/tree"
 )
@@ -76,20 +74,21 @@ func (s *Space) Fork() (*Space, error) {
 // yet shared with anyone.
 func (s *Space) copyPagesTo(child *Space, start, end uint64) {
 	lo, hi := (start-s.base)>>pageShift, (end-s.base)>>pageShift
-	s.pt.Range(lo, hi, func(pn uint64, slot *atomic.Pointer[pagetable.Page]) {
+	s.pt.Range(lo, hi, func(pn uint64, slot *pagetable.Slot) {
 		p := slot.Load()
-		if ordinaryPage(p) {
-			p.Get()
+		if p.Ordinary() {
+			s.mem.Map(p) // the child's slot holds a mapping too
 		}
 		child.pt.Slot(pn).Store(p)
 	})
 }
 
-// config returns the configuration s was made with, less its hooks.
+// config returns the configuration s was made with, less its hooks; the
+// arena is the same, so parent and child can map the same frames.
 func (s *Space) config() Config {
 	return Config{
 		Base: s.base, End: s.end, MmapBase: s.mmapBase,
 		Mode: s.mode, Recycle: s.recycle, MaxAreas: s.maxAreas,
-		StackLimit: s.stackLimit,
+		StackLimit: s.stackLimit, Frames: s.mem,
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/vmspace/vmspace/internal/frames"
 )
 
 const (
@@ -90,12 +92,12 @@ func snapshotContents(s *Space, n uint64) string {
 	for i := uint64(0); i < n; i++ {
 		p := s.pt.Lookup((tbase + i*pg - s.base) >> pageShift)
 		switch {
-		case p == nil:
+		case p == frames.None:
 			b.WriteByte('.')
-		case p.IsZero():
+		case p == frames.Zero:
 			b.WriteByte('z')
 		default:
-			fmt.Fprintf(&b, "%02x", p.ByteAt(0))
+			fmt.Fprintf(&b, "%02x", s.mem.ByteAt(p, 0))
 		}
 		b.WriteByte(' ')
 	}
@@ -117,13 +119,13 @@ func takeLayout(s *Space, lo, hi uint64) layoutSnap {
 	for pn := (lo - s.base) >> pageShift; pn < (hi-s.base)>>pageShift; pn++ {
 		pg := s.pt.Lookup(pn)
 		switch {
-		case pg == nil:
-		case pg.IsGuard():
+		case pg == frames.None:
+		case pg == frames.Guard:
 			sn.pages[pn] = []byte("guard marker")
 		default:
 			b := make([]byte, PageSize)
 			for off := range b {
-				b[off] = pg.ByteAt(uint64(off))
+				b[off] = s.mem.ByteAt(pg, uint64(off))
 			}
 			sn.pages[pn] = b
 		}

@@ -19,6 +19,9 @@ const (
 	// HookWriteFault: a write fault loaded a present page from its slot
 	// and has not yet decided whether to reuse or copy it.
 	HookWriteFault
+	// HookFrameLoaded: a fault loaded an ordinary frame from its slot and
+	// is about to take a reference on it to touch its bytes.
+	HookFrameLoaded
 	// HookBeforeDetach: a writer write-locked an area it removes and has
 	// not yet detached it.
 	HookBeforeDetach

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmspace/vmspace/internal/arealock"
+	"github.com/vmspace/vmspace/internal/frames"
 )
 
 // These tests force, through the hook points, each race of section 4 of
@@ -91,7 +92,7 @@ func TestRaceRecycledOtherRange(t *testing.T) {
 	if st := s.Stats(); st.Abort == before.Abort {
 		t.Errorf("the lockless path did not abort: %+v", st)
 	}
-	if s.pt.Lookup((tbase-s.base)>>pageShift) != nil {
+	if s.pt.Lookup((tbase-s.base)>>pageShift) != frames.None {
 		t.Error("a page was made present where nothing is mapped")
 	}
 }
@@ -123,7 +124,7 @@ func TestRaceRecycledOtherSpace(t *testing.T) {
 	if err := deadline(t, done, "fault"); faultCode(err) != MapErr {
 		t.Errorf("fault in s1 through an area now owned by s2: %v, want SEGV_MAPERR", err)
 	}
-	if s1.pt.Lookup((tbase-s1.base)>>pageShift) != nil {
+	if s1.pt.Lookup((tbase-s1.base)>>pageShift) != frames.None {
 		t.Error("s1 got a page where it maps nothing")
 	}
 	if a.LockCount() != 1 {

@@ -1,9 +1,9 @@
 package mm
 
 import (
-	"sync/atomic"
 	"syscall"
 
+	"github.com/vmspace/vmspace/internal/frames"
 	"github.com/vmspace/vmspace/internal/lockcheck"
 	"github.com/vmspace/vmspace/internal/pagetable"
 )
@@ -27,6 +27,13 @@ import (
 // before the zap (and its page is dropped) or after (and finds an empty
 // slot). Writers cannot touch these slots: they would have to write-lock
 // the area first, and it is read-locked.
+//
+// A zapped frame can be freed here while a fault that loaded it still
+// wants its bytes; such a fault holds a reference taken after a re-check
+// of the slot (holdFrame), so the frame waits for it, and a fault that had
+// not taken its reference yet finds the slot changed and looks again.
+// MADV_FREE marks a frame only while holding it the same way, so that a
+// frame freed and reused by another owner is never marked.
 func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, err error) {
 	if s.mode != PerArea {
 		return false, nil
@@ -51,21 +58,27 @@ func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, e
 		if a.flags&VMShared != 0 {
 			return true, syscall.EINVAL // only anonymous memory is freed lazily
 		}
-		s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
-			if p := slot.Load(); ordinaryPage(p) && p.Exclusive() {
-				p.MarkClean()
+		mem := s.mem
+		s.pt.Range(lo, hi, func(_ uint64, slot *pagetable.Slot) {
+			if p := slot.Load(); p.Ordinary() && mem.Exclusive(p) && s.holdFrame(a, slot, p) {
+				if mem.Exclusive(p) {
+					mem.MarkClean(p)
+				}
+				mem.Unref(p)
 			}
 		})
 		return true, nil
 	}
-	s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
+	s.pt.Range(lo, hi, func(_ uint64, slot *pagetable.Slot) {
 		for {
 			p := slot.Load()
-			if p == nil || p.IsGuard() {
+			if p == frames.None || p == frames.Guard {
 				return
 			}
-			if slot.CompareAndSwap(p, nil) {
-				p.Put()
+			if slot.CompareAndSwap(p, frames.None) {
+				if p.Ordinary() {
+					s.mem.Unmap(p)
+				}
 				return
 			}
 		}

@@ -97,7 +97,7 @@ func (s *Space) mapLocked(x *session, addr, length uint64, vmf Flags, flags MapF
 	m := mergeReq{start: addr, end: end, flags: vmf}
 	if vmf&VMShared != 0 {
 		// A new shared mapping is a new shmem object: it cannot merge.
-		m.shm = newShm(length >> pageShift)
+		m.shm = newShm(s.mem, length>>pageShift)
 	} else {
 		m.pgoff = addr >> pageShift
 		m.prev = x.areaEndingAt(addr)

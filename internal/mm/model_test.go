@@ -557,7 +557,7 @@ func mdlCompare(s *Space, m *mdlModel, exact bool) error {
 			if want != nil {
 				wb = want[off]
 			}
-			if b := pg.ByteAt(off); b != wb {
+			if b := s.mem.ByteAt(pg, off); b != wb {
 				return fmt.Errorf("page %d byte %#x is %#x, want %#x", p, off, b, wb)
 			}
 		}

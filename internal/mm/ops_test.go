@@ -3,6 +3,8 @@ package mm
 import (
 	"syscall"
 	"testing"
+
+	"github.com/vmspace/vmspace/internal/frames"
 )
 
 // TestMapMerge covers the merge cases of a new mapping
@@ -376,13 +378,13 @@ func TestContents(t *testing.T) {
 	if _, err := s.ReadAt(got[:1], tbase+2*pg); err != nil || got[0] != 0 {
 		t.Error("zero fill")
 	}
-	if p := s.pt.Lookup((tbase + 2*pg - s.base) >> pageShift); !p.IsZero() {
+	if p := s.pt.Lookup((tbase + 2*pg - s.base) >> pageShift); p != frames.Zero {
 		t.Error("a read fault on private memory must map the zero page")
 	}
 	if _, err := s.WriteAt([]byte{7}, tbase+2*pg); err != nil {
 		t.Fatal(err)
 	}
-	if p := s.pt.Lookup((tbase + 2*pg - s.base) >> pageShift); p.IsZero() || p.ByteAt(0) != 7 {
+	if p := s.pt.Lookup((tbase + 2*pg - s.base) >> pageShift); p == frames.Zero || s.mem.ByteAt(p, 0) != 7 {
 		t.Error("a write must replace the zero page")
 	}
 	in, err := s.Mincore(tbase, 4*pg)

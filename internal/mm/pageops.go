@@ -1,8 +1,7 @@
 package mm
 
 import (
-	"sync/atomic"
-
+	"github.com/vmspace/vmspace/internal/frames"
 	"github.com/vmspace/vmspace/internal/pagetable"
 )
 
@@ -76,9 +75,12 @@ func (x *session) pageoutShared(a *Area, start, end uint64) {
 // applyPageOps does the session's page-table work, in the order it was
 // scheduled. It runs at commit, after the new tree is published: every
 // area covering the ranges, old or new, is write-locked in this session
-// (or detached), so no fault can reach these slots until the session ends.
+// (or detached), so no fault can reach these slots until the session ends,
+// and each slot's mapping keeps its frame alive while it is worked on
+// (other spaces may map the same frames after Fork, and only read them).
 func (x *session) applyPageOps() {
 	s := x.s
+	mem := s.mem
 	for _, op := range x.pageOps {
 		lo, hi := (op.start-s.base)>>pageShift, (op.end-s.base)>>pageShift
 		switch op.kind {
@@ -87,70 +89,72 @@ func (x *session) applyPageOps() {
 		case opMove:
 			s.pt.Move(lo, (op.to-s.base)>>pageShift, hi-lo)
 		case opZap:
-			s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
-				if p := slot.Load(); !p.IsGuard() {
-					slot.Store(nil)
-					p.Put()
+			s.pt.Range(lo, hi, func(_ uint64, slot *pagetable.Slot) {
+				if p := slot.Load(); p != frames.Guard {
+					slot.Store(frames.None)
+					if p.Ordinary() {
+						mem.Unmap(p)
+					}
 				}
 			})
 		case opLazyFree:
-			s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
-				if p := slot.Load(); ordinaryPage(p) && p.Exclusive() {
-					p.MarkClean()
+			s.pt.Range(lo, hi, func(_ uint64, slot *pagetable.Slot) {
+				if p := slot.Load(); p.Ordinary() && mem.Exclusive(p) {
+					mem.MarkClean(p)
 				}
 			})
 		case opPageout:
-			s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
-				if p := slot.Load(); ordinaryPage(p) && p.Exclusive() && p.Clean() {
-					slot.Store(nil)
-					p.Put()
+			s.pt.Range(lo, hi, func(_ uint64, slot *pagetable.Slot) {
+				if p := slot.Load(); p.Ordinary() && mem.Exclusive(p) && mem.Clean(p) {
+					slot.Store(frames.None)
+					mem.Unmap(p)
 				}
 			})
 		case opPageoutShared:
-			s.pt.Range(lo, hi, func(pn uint64, slot *atomic.Pointer[pagetable.Page]) {
-				// Mapped by this slot alone: the object's reference and
+			s.pt.Range(lo, hi, func(pn uint64, slot *pagetable.Slot) {
+				// Mapped by this slot alone: the object's mapping and
 				// this one (folio_mapcount == 1).
-				if p := slot.Load(); ordinaryPage(p) && p.Maps() == 2 && p.Clean() {
-					slot.Store(nil)
-					p.Put()
+				if p := slot.Load(); p.Ordinary() && mem.Maps(p) == 2 && mem.Clean(p) {
+					slot.Store(frames.None)
+					mem.Unmap(p)
 					op.shm.drop(op.pgoff+pn-lo, p)
 				}
 			})
 		case opGuardInstall:
 			for pn := lo; pn < hi; pn++ {
-				if p := s.pt.Slot(pn).Swap(pagetable.Guard()); p != nil && !p.IsGuard() {
-					p.Put()
+				if p := s.pt.Slot(pn).Swap(frames.Guard); p.Ordinary() {
+					mem.Unmap(p)
 				}
 			}
 		case opWriteFault:
 			for pn := lo; pn < hi; pn++ {
 				slot := s.pt.Slot(pn)
 				switch p := slot.Load(); {
-				case p.IsGuard():
+				case p == frames.Guard:
 					pn = hi
-				case p == nil || p.IsZero():
-					slot.Store(pagetable.NewPage())
-				case !p.Exclusive():
-					slot.Store(p.Copy())
-					p.Put()
+				case p == frames.None || p == frames.Zero:
+					// Out of memory leaves the page to a later fault, as
+					// a failed populate does (mprotect_fixup ignores it).
+					if f, err := mem.Alloc(0); err == nil {
+						slot.Store(f)
+					}
+				case !mem.Exclusive(p):
+					if f, err := mem.AllocCopy(p, 0); err == nil {
+						slot.Store(f)
+						mem.Unmap(p)
+					}
 				default:
-					p.Redirty()
+					mem.Redirty(p)
 				}
 			}
 		case opGuardRemove:
-			s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
-				if slot.Load().IsGuard() {
-					slot.Store(nil)
+			s.pt.Range(lo, hi, func(_ uint64, slot *pagetable.Slot) {
+				if slot.Load() == frames.Guard {
+					slot.Store(frames.None)
 				}
 			})
 		}
 	}
-}
-
-// ordinaryPage: p is a page with data of its own, neither the zero page
-// nor a guard marker (vm_normal_folio finds a folio).
-func ordinaryPage(p *pagetable.Page) bool {
-	return p != nil && !p.IsZero() && !p.IsGuard()
 }
 
 // writeFaultLocked does inside a session what write faults on every page

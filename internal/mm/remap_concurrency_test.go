@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/vmspace/vmspace/internal/frames"
 )
 
 // Concurrency tests of Remap, Advise and Fork: faulting goroutines run
@@ -199,8 +201,8 @@ func TestRemapAdviseForkConcurrent(t *testing.T) {
 				t.Error(err)
 			}
 			p := s.pt.Lookup((at + uint64(i)*pg - s.base) >> pageShift)
-			if p == nil || p.Maps() != 1 {
-				t.Errorf("page %d: mapped %d times after the children closed, want 1", i, p.Maps())
+			if p == frames.None || s.mem.Maps(p) != 1 {
+				t.Errorf("page %d: mapped %d times after the children closed, want 1", i, s.mem.Maps(p))
 			}
 		}
 		if err := s.CheckInvariants(true); err != nil {
@@ -349,8 +351,8 @@ func TestForkSharing(t *testing.T) {
 		}
 		c.Close()
 		for _, a := range []uint64{private, private + pg, wipe, locked} {
-			if p := s.pt.Lookup((a - s.base) >> pageShift); p == nil || p.Maps() != 1 {
-				t.Errorf("page at %#x mapped %d times after the child closed", a, p.Maps())
+			if p := s.pt.Lookup((a - s.base) >> pageShift); p == frames.None || s.mem.Maps(p) != 1 {
+				t.Errorf("page at %#x mapped %d times after the child closed", a, s.mem.Maps(p))
 			}
 		}
 	})

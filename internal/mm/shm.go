@@ -1,9 +1,10 @@
 package mm
 
 import (
+	"runtime"
 	"sync"
 
-	"github.com/vmspace/vmspace/internal/pagetable"
+	"github.com/vmspace/vmspace/internal/frames"
 )
 
 // shmObject is the memory behind a shared anonymous mapping (the kernel
@@ -18,36 +19,54 @@ type shmObject struct {
 	// mremap grew the mapping, gets SIGBUS. Immutable.
 	size uint64
 
+	// mem is the arena of the object's frames. Immutable.
+	mem *frames.Arena
+
 	mu struct {
 		sync.Mutex
-		pages map[uint64]*pagetable.Page // guarded by mu
+		// pages maps offsets to frames; each holds one mapping of
+		// its frame, the object's own. Guarded by mu.
+		pages map[uint64]frames.Frame
 	}
 }
 
-func newShm(pages uint64) *shmObject {
-	o := &shmObject{id: anonIDs.Add(1), size: pages}
-	o.mu.pages = make(map[uint64]*pagetable.Page)
+func newShm(mem *frames.Arena, pages uint64) *shmObject {
+	o := &shmObject{id: anonIDs.Add(1), size: pages, mem: mem}
+	o.mu.pages = make(map[uint64]frames.Frame)
+	// The object's frames go back to the arena when the last mapping of
+	// it is gone and the collector finds it unreachable (the kernel
+	// frees the shmem inode's pages at its last iput).
+	runtime.AddCleanup(o, func(pages map[uint64]frames.Frame) {
+		for _, f := range pages {
+			mem.Unmap(f)
+		}
+	}, o.mu.pages)
 	return o
 }
 
-// page returns the page at offset idx, creating it zero-filled, with one
-// more mapping counted for the caller's slot. It returns nil beyond the
-// object's size (shmem_fault's VM_FAULT_SIGBUS).
-func (o *shmObject) page(idx uint64) *pagetable.Page {
+// page returns the frame at offset idx, creating it zero-filled, with one
+// more mapping counted for the caller's slot. It returns frames.None
+// beyond the object's size (shmem_fault's VM_FAULT_SIGBUS), or when no
+// frame can be had.
+func (o *shmObject) page(idx uint64) frames.Frame {
 	if idx >= o.size {
-		return nil
+		return frames.None
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	p := o.mu.pages[idx]
-	if p == nil {
-		p = pagetable.NewPage() // this count is the object's own reference
-		p.Shared = true
-		p.MarkClean() // zeroes until written: reclaim may drop it
-		o.mu.pages[idx] = p
+	f, ok := o.mu.pages[idx]
+	if !ok {
+		var err error
+		f, err = o.mem.Alloc(0) // this mapping is the object's own
+		if err != nil {
+			return frames.None
+		}
+		o.mem.MarkShared(f)
+		o.mem.MarkClean(f) // zeroes until written: reclaim may drop it
+		o.mu.pages[idx] = f
 	}
-	p.Get()
-	return p
+	o.mem.Map(f)
+	return f
 }
 
 // resident reports whether the object holds the page at offset idx (what
@@ -59,17 +78,18 @@ func (o *shmObject) resident(idx uint64) bool {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.mu.pages[idx] != nil
+	_, ok := o.mu.pages[idx]
+	return ok
 }
 
-// drop removes the page at offset idx if it is still p (reclaim of a clean
-// shmem folio: __remove_mapping), dropping the object's own reference.
-// Precondition: the caller has removed every slot mapping p.
-func (o *shmObject) drop(idx uint64, p *pagetable.Page) {
+// drop removes the page at offset idx if it is still f (reclaim of a clean
+// shmem folio: __remove_mapping), dropping the object's own mapping.
+// Precondition: the caller has removed every slot mapping f.
+func (o *shmObject) drop(idx uint64, f frames.Frame) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.mu.pages[idx] == p {
+	if g, ok := o.mu.pages[idx]; ok && g == f {
 		delete(o.mu.pages, idx)
-		p.Put()
+		o.mem.Unmap(f)
 	}
 }

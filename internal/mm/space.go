@@ -2,10 +2,12 @@ package mm
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 
+	"github.com/vmspace/vmspace/internal/frames"
 	"github.com/vmspace/vmspace/internal/pagetable"
 	"github.com/vmspace/vmspace/internal/spacelock"
 	"github.com/vmspace/vmspace/internal/tree"
@@ -57,6 +59,9 @@ type Config struct {
 	// StackLimit bounds the size a growsdown area may grow to on a fault
 	// below it (RLIMIT_STACK); 0 means 8 MiB, Linux's default.
 	StackLimit uint64
+	// Frames is the arena the space's pages live in; nil means
+	// frames.Default(). Spaces made by Fork share their parent's.
+	Frames *frames.Arena
 	// Hooks are test hooks; nil in production.
 	Hooks *Hooks
 }
@@ -78,6 +83,9 @@ type Space struct {
 
 	// pt holds the pages. Its slots are atomic (package pagetable).
 	pt *pagetable.Table
+
+	// mem is the arena of the frames pt maps (pt.Mem()). Immutable.
+	mem *frames.Arena
 
 	// ptl serializes anon_vma assignment by concurrent faults
 	// (page_table_lock).
@@ -118,8 +126,13 @@ func New(c Config) (*Space, error) {
 	for (uint64(1) << bits) < pages {
 		bits++
 	}
+	mem := c.Frames
+	if mem == nil {
+		mem = frames.Default()
+	}
 	s := &Space{
-		pt:       pagetable.New(bits),
+		pt:       pagetable.New(bits, mem),
+		mem:      mem,
 		base:     c.Base,
 		end:      c.End,
 		mmapBase: c.MmapBase,
@@ -133,6 +146,10 @@ func New(c Config) (*Space, error) {
 		s.stackLimit = defaultStackLimit
 	}
 	s.lock.Init()
+	// A space dropped without Close gives its frames back when the
+	// collector finds it unreachable (the collector no longer frees
+	// pages by itself: they are off its heap).
+	runtime.AddCleanup(s, func(pt *pagetable.Table) { pt.ClearAll() }, s.pt)
 	return s, nil
 }
 

@@ -1,6 +1,10 @@
 package pagetable
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/vmspace/vmspace/internal/frames"
+)
 
 const (
 	bits   = 9
@@ -8,13 +12,13 @@ const (
 	mask   = fanout - 1
 )
 
-// leaf is the last level: one slot per page.
+// leaf is the last level: one slot per page (2 KiB).
 type leaf struct {
-	slots [fanout]atomic.Pointer[Page]
+	slots [fanout]Slot
 }
 
 // dir is an inner level. At the lowest inner level only leaves is used,
-// above it only dirs; keeping both arrays costs 4 KiB per directory, and
+// above it only dirs; keeping both arrays costs 8 KiB per directory, and
 // there are few directories (one per GiB of touched address space at the
 // lowest inner level).
 type dir struct {
@@ -23,21 +27,27 @@ type dir struct {
 }
 
 // Table maps page numbers (address offset from the space's base, shifted
-// by the page size) to pages. Safe for concurrent use under the rules in
-// the package comment.
+// by the page size) to frames of one arena. Safe for concurrent use under
+// the rules in the package comment.
 type Table struct {
-	root  dir
-	depth int // inner levels (>= 1)
+	root     dir
+	depth    int           // inner levels (>= 1); immutable
+	pageBits uint          // page numbers are below 1<<pageBits; immutable
+	mem      *frames.Arena // immutable
 }
 
-// New returns a table for page numbers below 1<<pageBits.
-func New(pageBits uint) *Table {
+// New returns a table for page numbers below 1<<pageBits, over the frames
+// of mem.
+func New(pageBits uint, mem *frames.Arena) *Table {
 	d := 1
 	for covered := uint(2 * bits); covered < pageBits; covered += bits {
 		d++
 	}
-	return &Table{depth: d}
+	return &Table{depth: d, pageBits: pageBits, mem: mem}
 }
+
+// Mem returns the arena the table's frames belong to.
+func (t *Table) Mem() *frames.Arena { return t.mem }
 
 func (t *Table) leafFor(pn uint64, create bool) *leaf {
 	d := &t.root
@@ -70,23 +80,24 @@ func (t *Table) leafFor(pn uint64, create bool) *leaf {
 
 // Slot returns the slot for page number pn, creating directory levels as
 // needed. The slot stays valid for the life of the table.
-func (t *Table) Slot(pn uint64) *atomic.Pointer[Page] {
+func (t *Table) Slot(pn uint64) *Slot {
 	return &t.leafFor(pn, true).slots[pn&mask]
 }
 
-// Lookup returns the page mapped at pn, or nil. It never allocates.
-func (t *Table) Lookup(pn uint64) *Page {
+// Lookup returns the frame mapped at pn, or frames.None. It never
+// allocates.
+func (t *Table) Lookup(pn uint64) frames.Frame {
 	l := t.leafFor(pn, false)
 	if l == nil {
-		return nil
+		return frames.None
 	}
 	return l.slots[pn&mask].Load()
 }
 
-// Range calls fn for every present slot with page number in [lo, hi), in
+// Range calls fn for every non-empty slot with page number in [lo, hi), in
 // order. Absent directories are skipped whole, so sparse tables over huge
 // ranges are cheap to walk.
-func (t *Table) Range(lo, hi uint64, fn func(pn uint64, slot *atomic.Pointer[Page])) {
+func (t *Table) Range(lo, hi uint64, fn func(pn uint64, slot *Slot)) {
 	if lo >= hi {
 		return
 	}
@@ -94,7 +105,7 @@ func (t *Table) Range(lo, hi uint64, fn func(pn uint64, slot *atomic.Pointer[Pag
 }
 
 // rangeDir walks directory d at level lvl whose first page number is base.
-func (t *Table) rangeDir(d *dir, lvl int, base, lo, hi uint64, fn func(uint64, *atomic.Pointer[Page])) {
+func (t *Table) rangeDir(d *dir, lvl int, base, lo, hi uint64, fn func(uint64, *Slot)) {
 	span := uint64(1) << (bits * uint(lvl)) // pages covered by one entry of d
 	first := uint64(0)
 	if lo > base {
@@ -119,7 +130,7 @@ func (t *Table) rangeDir(d *dir, lvl int, base, lo, hi uint64, fn func(uint64, *
 		to := min(hi, eb+fanout)
 		for q := from; q < to; q++ {
 			s := &l.slots[q&mask]
-			if s.Load() != nil {
+			if s.Load() != frames.None {
 				fn(q, s)
 			}
 		}
@@ -127,25 +138,30 @@ func (t *Table) rangeDir(d *dir, lvl int, base, lo, hi uint64, fn func(uint64, *
 }
 
 // Clear empties the slots in [lo, hi), dropping their mappings. It returns
-// the number of pages removed.
+// the number of slots emptied.
 // Precondition: no fault can reach these slots (see the package comment).
 func (t *Table) Clear(lo, hi uint64) int {
 	n := 0
-	t.Range(lo, hi, func(_ uint64, s *atomic.Pointer[Page]) {
-		if p := s.Swap(nil); p != nil {
-			p.Put()
+	t.Range(lo, hi, func(_ uint64, s *Slot) {
+		if f := s.Swap(frames.None); f != frames.None {
+			if f.Ordinary() {
+				t.mem.Unmap(f)
+			}
 			n++
 		}
 	})
 	return n
 }
 
-// Move moves the pages in [from, from+n) to [to, to+n) (mremap's
+// ClearAll empties every slot (Clear over the whole table).
+func (t *Table) ClearAll() int { return t.Clear(0, 1<<t.pageBits) }
+
+// Move moves the slots in [from, from+n) to [to, to+n) (mremap's
 // move_page_tables). Destination slots must be empty.
 func (t *Table) Move(from, to, n uint64) {
-	t.Range(from, from+n, func(pn uint64, s *atomic.Pointer[Page]) {
-		if p := s.Swap(nil); p != nil {
-			t.Slot(to + (pn - from)).Store(p)
+	t.Range(from, from+n, func(pn uint64, s *Slot) {
+		if f := s.Swap(frames.None); f != frames.None {
+			t.Slot(to + (pn - from)).Store(f)
 		}
 	})
 }
