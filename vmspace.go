@@ -90,6 +90,24 @@ const (
 // Stats are the fault-path counters (see mm.Stats).
 type Stats = mm.Stats
 
+// FrameStats are the counters of the memory pages live in: an arena of
+// 4 KiB frames off the Go heap, shared by every space of the process
+// (forked spaces map the same frames).
+type FrameStats struct {
+	// Frames is the number of frames the arena has grown to; Bytes is
+	// their size. The arena never shrinks.
+	Frames, Bytes uint64
+	// Free is the number of frames ready for reuse.
+	Free uint64
+	// Held is the number of frames no page table maps any more that
+	// still wait for a reader that holds them (a ReadAt, WriteAt or
+	// copy-on-write copy in flight) before they can be reused.
+	Held uint64
+	// Backing is the memory in use: "memfd", "anonymous" (memfd_create
+	// failed) or "heap" (mmap failed too).
+	Backing string
+}
+
 // Mapping is one line of the layout.
 type Mapping = mm.Mapping
 
@@ -195,6 +213,13 @@ func (s *Space) WriteMaps(w io.Writer) error { return s.s.WriteMaps(w) }
 
 // Stats returns the fault-path counters; it stops nothing.
 func (s *Space) Stats() Stats { return s.s.Stats() }
+
+// FrameStats returns the counters of the memory the space's pages live in.
+// It stops nothing.
+func (s *Space) FrameStats() FrameStats {
+	st := s.s.FrameStats()
+	return FrameStats{Frames: st.Frames, Bytes: st.Bytes, Free: st.Free, Held: st.Held, Backing: st.Backing.String()}
+}
 
 // Len returns the number of areas.
 func (s *Space) Len() int { return s.s.Len() }

@@ -31,6 +31,15 @@ func (c Counters) add(o Counters) Counters {
 	}
 }
 
+// Frames are vmspace's frame-arena counters (frames.Stats) at the end of a
+// run.
+type Frames struct {
+	Frames uint64 `json:"frames"`
+	Bytes  uint64 `json:"bytes"`
+	Free   uint64 `json:"free"`
+	Held   uint64 `json:"held"`
+}
+
 // target is one engine set up for one run: F's area mapped at fOff of the
 // engine's region, nothing at W's offsets. touch and drop are F's, the
 // layout calls W's; they run on different goroutines at once.
@@ -42,6 +51,9 @@ type target interface {
 	drop() error
 	// counters returns the fault-path counters so far (zero if none).
 	counters() (Counters, bool)
+	// frames returns the counters of the frame arena at this point (false
+	// for the kernel, whose memory is not the process's to count).
+	frames() (Frames, bool)
 	// dropMethod names how drop works ("madvise" for the kernel's
 	// syscall, "advise" for vmspace's Advise).
 	dropMethod() string

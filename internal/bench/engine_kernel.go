@@ -49,6 +49,8 @@ func (t *kernelTarget) dropMethod() string { return "madvise" }
 
 func (t *kernelTarget) counters() (Counters, bool) { return Counters{}, false }
 
+func (t *kernelTarget) frames() (Frames, bool) { return Frames{}, false }
+
 // close unmaps everything the run left in the region (F's area and
 // whatever W had mapped); the region itself stays reserved for the next
 // run.

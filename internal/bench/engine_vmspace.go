@@ -66,6 +66,11 @@ func (t *vmTarget) counters() (Counters, bool) {
 	return Counters{st.Success, st.Abort, st.Retry, st.Miss, st.Fallback, st.SpaceLocked}, true
 }
 
+func (t *vmTarget) frames() (Frames, bool) {
+	st := t.s.FrameStats()
+	return Frames{st.Frames, st.Bytes, st.Free, st.Held}, true
+}
+
 func (t *vmTarget) close() error {
 	t.s.Close()
 	return nil

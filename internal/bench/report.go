@@ -57,6 +57,12 @@ type Result struct {
 	Fallbacks *uint64   `json:"fallbacks"`
 	Counters  *Counters `json:"counters,omitempty"`
 	GCCycles  uint64    `json:"gc_cycles"`
+	// AllocBytes is what the Go heap allocated over the repetitions
+	// (runtime.MemStats.TotalAlloc), F, W and the engine together.
+	AllocBytes uint64 `json:"alloc_bytes"`
+	// Frames are the frame arena's counters at the end of the last
+	// repetition; null for the kernel.
+	Frames *Frames `json:"frames"`
 	// Drop is how F dropped its pages.
 	Drop string `json:"drop"`
 	// Latency is the distribution of all repetitions merged.
@@ -115,6 +121,11 @@ func summarizeRuns(engine string, c Churn, runs, none []*sample) Result {
 			ctr, hasCtr = ctr.add(s.ctr), true
 		}
 		r.GCCycles += uint64(s.gcs)
+		r.AllocBytes += s.allocBytes
+		if s.hasFrames {
+			fr := s.frames
+			r.Frames = &fr
+		}
 		r.Drop = s.drop
 	}
 	r.FaultsPerS = summarize(fps)

@@ -48,7 +48,11 @@ type sample struct {
 	ctr      Counters
 	hasCtr   bool
 	gcs      uint32
-	drop     string
+	// allocBytes is what the Go heap allocated during the run.
+	allocBytes uint64
+	frames     Frames
+	hasFrames  bool
+	drop       string
 }
 
 func (s *sample) faultsPerS() float64 { return float64(s.faults) / s.fElapsed.Seconds() }
@@ -112,7 +116,7 @@ func runOnce(cfg *Config, e Engine, c Churn) (*sample, error) {
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	gc0 := ms.NumGC
+	gc0, alloc0 := ms.NumGC, ms.TotalAlloc
 	ctr0, hasCtr := t.counters()
 	fdone := make(chan error, 1)
 	go func() {
@@ -128,6 +132,8 @@ func runOnce(cfg *Config, e Engine, c Churn) (*sample, error) {
 	}
 	runtime.ReadMemStats(&ms)
 	out.gcs = ms.NumGC - gc0
+	out.allocBytes = ms.TotalAlloc - alloc0
+	out.frames, out.hasFrames = t.frames()
 	if ctr1, _ := t.counters(); hasCtr {
 		out.ctr, out.hasCtr = ctr1.sub(ctr0), true
 	}

@@ -94,6 +94,12 @@ func TestRunSmoke(t *testing.T) {
 		if (r.Engine == "kernel") != (r.Counters == nil) || (r.Counters == nil) != (r.Fallbacks == nil) {
 			t.Errorf("%s/%s: counters %v", r.Engine, r.Churn, r.Counters)
 		}
+		if (r.Engine == "kernel") != (r.Frames == nil) || r.Frames != nil && (r.Frames.Frames == 0 || r.Frames.Bytes != 4096*r.Frames.Frames || r.Frames.Free > r.Frames.Frames) {
+			t.Errorf("%s/%s: frames %+v", r.Engine, r.Churn, r.Frames)
+		}
+		if r.AllocBytes == 0 && r.GCCycles > 0 {
+			t.Errorf("%s/%s: %d GC cycles with nothing allocated", r.Engine, r.Churn, r.GCCycles)
+		}
 		if r.Engine == "whole-space" && r.Counters.SpaceLocked != r.Faults {
 			t.Errorf("whole-space/%s: %d faults, %d under the space lock", r.Churn, r.Faults, r.Counters.SpaceLocked)
 		}

@@ -1,6 +1,10 @@
 package mm
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/vmspace/vmspace/internal/frames"
+)
 
 // Stats are the fault-path counters, like the kernel's vmstat
 // vma_lock_success/abort/retry/miss, plus the faults served under the
@@ -58,3 +62,7 @@ func (s *Space) Stats() Stats {
 	}
 	return out
 }
+
+// FrameStats returns the counters of the arena the space's pages live in
+// (shared with every space on the same arena: by default, the process's).
+func (s *Space) FrameStats() frames.Stats { return s.mem.Stats() }
