@@ -1,7 +1,5 @@
 package frames
 
-import "unsafe"
-
 // Alloc returns a zero-filled frame mapped once, with refs extra
 // references for the caller (0 if it will not touch the frame after
 // publishing it). It fails only when the arena cannot grow.
@@ -11,7 +9,7 @@ func (a *Arena) Alloc(refs uint32) (Frame, error) {
 		return None, err
 	}
 	// Nobody else can reach f until it is published: plain stores.
-	clear(unsafe.Slice((*uint64)(a.page(f)), wordsPerPage))
+	clear(a.raw(f))
 	a.meta(f).rc.Store(oneMap | oneRef + uint64(refs))
 	return f, nil
 }
@@ -27,10 +25,10 @@ func (a *Arena) AllocCopy(src Frame, refs uint32) (Frame, error) {
 	// src may be written while it is copied (a writer that decided
 	// before the caller that it may reuse it): load each word
 	// atomically; the new frame is the caller's alone.
-	s := unsafe.Slice((*uint64)(a.page(src)), wordsPerPage)
-	d := unsafe.Slice((*uint64)(a.page(f)), wordsPerPage)
+	s := a.words(src)
+	d := a.raw(f)
 	for i := range d {
-		d[i] = atomicLoad(&s[i])
+		d[i] = s[i].Load()
 	}
 	a.meta(f).rc.Store(oneMap | oneRef + uint64(refs))
 	return f, nil

@@ -51,13 +51,24 @@ type Options struct {
 	failMemfd, failMmap bool
 }
 
-// chunk is one grown piece of the arena: its frames' bytes and metadata.
+// chunk is one grown piece of the arena: its frames' bytes and metadata,
+// as slices over the mapped (or allocated) memory, so that the hot paths
+// index them instead of doing pointer arithmetic (which -race's checkptr
+// checks on every use: measured, it made the mm tests 4 times slower).
 // Immutable after it is published.
 type chunk struct {
-	data     unsafe.Pointer // ChunkFrames * PageSize bytes
-	meta     *meta          // first of ChunkFrames entries
-	keep     []uint64       // Heap backing: the allocation data points into
-	keepMeta []meta         // Heap backing: the allocation meta points into
+	raw   []uint64        // the frames' bytes, for plain access to unpublished frames
+	words []atomic.Uint64 // the same memory, for atomic access
+	metas []meta          // one per frame
+}
+
+// newChunk makes a chunk over data (frames*PageSize bytes) and metas.
+func newChunk(data unsafe.Pointer, metas []meta, frames int) *chunk {
+	return &chunk{
+		raw:   unsafe.Slice((*uint64)(data), frames*wordsPerPage),
+		words: unsafe.Slice((*atomic.Uint64)(data), frames*wordsPerPage),
+		metas: metas,
+	}
 }
 
 // Arena is a set of frames. Safe for concurrent use.
@@ -165,14 +176,20 @@ func (a *Arena) chunkOf(f Frame) *chunk {
 
 // meta returns f's metadata.
 func (a *Arena) meta(f Frame) *meta {
-	c := a.chunkOf(f)
-	return (*meta)(unsafe.Add(unsafe.Pointer(c.meta), uintptr(uint32(f)&a.chunkMask)*unsafe.Sizeof(meta{})))
+	return &a.chunkOf(f).metas[uint32(f)&a.chunkMask]
 }
 
-// page returns the address of f's first byte.
-func (a *Arena) page(f Frame) unsafe.Pointer {
-	c := a.chunkOf(f)
-	return unsafe.Add(c.data, uintptr(uint32(f)&a.chunkMask)*PageSize)
+// words returns f's contents for atomic access.
+func (a *Arena) words(f Frame) []atomic.Uint64 {
+	i := int(uint32(f)&a.chunkMask) * wordsPerPage
+	return a.chunkOf(f).words[i : i+wordsPerPage : i+wordsPerPage]
+}
+
+// raw returns f's contents for plain access; only for a frame nobody else
+// can reach.
+func (a *Arena) raw(f Frame) []uint64 {
+	i := int(uint32(f)&a.chunkMask) * wordsPerPage
+	return a.chunkOf(f).raw[i : i+wordsPerPage : i+wordsPerPage]
 }
 
 // growChunk adds a chunk and puts its frames on shard hint's free list

@@ -7,6 +7,5 @@ import "unsafe"
 // counts them in the heap size it paces by).
 func heapChunk(frames int) *chunk {
 	data := make([]uint64, frames*wordsPerPage)
-	m := make([]meta, frames)
-	return &chunk{data: unsafe.Pointer(&data[0]), meta: &m[0], keep: data, keepMeta: m}
+	return newChunk(unsafe.Pointer(&data[0]), make([]meta, frames), frames)
 }

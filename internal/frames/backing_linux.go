@@ -16,17 +16,16 @@ func (a *Arena) newChunkLocked(i int) (*chunk, error) {
 	if a.grow.backing == Memfd {
 		if p, err := a.memfdChunkLocked(i, size); err == nil {
 			if m := anonMap(metaSize, a.opts.failMmap); m != nil {
-				return &chunk{data: p, meta: (*meta)(m)}, nil
+				return newChunk(p, unsafe.Slice((*meta)(m), frames), frames), nil
 			}
-			m := make([]meta, frames)
-			return &chunk{data: p, meta: &m[0], keepMeta: m}, nil
+			return newChunk(p, make([]meta, frames), frames), nil
 		}
 		a.grow.backing = Anonymous
 	}
 	if a.grow.backing == Anonymous {
 		if p := anonMap(size, a.opts.failMmap); p != nil {
 			if m := anonMap(metaSize, a.opts.failMmap); m != nil {
-				return &chunk{data: p, meta: (*meta)(m)}, nil
+				return newChunk(p, unsafe.Slice((*meta)(m), frames), frames), nil
 			}
 			unix.MunmapPtr(p, uintptr(size))
 		}

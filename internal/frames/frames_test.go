@@ -252,3 +252,34 @@ func BenchmarkTryRef(b *testing.B) {
 		}
 	}
 }
+
+// TestReadWrite: Read and Write at every alignment and length agree with
+// a byte model, whole words and partial ones alike.
+func TestReadWrite(t *testing.T) {
+	a, _ := NewArena(Options{ChunkFrames: 64})
+	f, _ := a.Alloc(0)
+	model := make([]byte, PageSize)
+	n := byte(1)
+	for off := uint64(0); off < 40; off++ {
+		for l := 0; l < 27; l++ {
+			p := make([]byte, l)
+			for i := range p {
+				p[i] = n
+				n++
+			}
+			a.Write(f, off*61%(PageSize-32), p)
+			copy(model[off*61%(PageSize-32):], p)
+			got := make([]byte, l+5)
+			o := off * 61 % (PageSize - 32)
+			a.Read(f, o, got)
+			if string(got) != string(model[o:o+uint64(l)+5]) {
+				t.Fatalf("off %d len %d: read % x, want % x", o, l, got, model[o:o+uint64(l)+5])
+			}
+		}
+	}
+	for off := uint64(0); off < PageSize; off++ {
+		if a.ByteAt(f, off) != model[off] {
+			t.Fatalf("byte %d: %d, want %d", off, a.ByteAt(f, off), model[off])
+		}
+	}
+}

@@ -124,9 +124,7 @@ func takeLayout(s *Space, lo, hi uint64) layoutSnap {
 			sn.pages[pn] = []byte("guard marker")
 		default:
 			b := make([]byte, PageSize)
-			for off := range b {
-				b[off] = s.mem.ByteAt(pg, uint64(off))
-			}
+			s.mem.Read(pg, 0, b)
 			sn.pages[pn] = b
 		}
 	}
