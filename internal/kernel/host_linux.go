@@ -69,9 +69,6 @@ func probeHost() (Host, error) {
 	return h, nil
 }
 
-// probeSink keeps the probe's reads from being optimized away.
-var probeSink byte
-
 // probeZeroPage read-faults two fresh private anonymous pages and asks the
 // kernel what it mapped. With the zero page both map the same frame, which
 // the kernel does not count in Rss; without it each gets a frame of its own.
@@ -84,8 +81,11 @@ func probeZeroPage() (zero bool, how string, err error) {
 		return false, "", fmt.Errorf("kernel: zero-page probe: mmap: %w", err)
 	}
 	defer unix.MunmapPtr(p, 2*pageSize)
-	probeSink += *(*byte)(p)
-	probeSink += *(*byte)(unsafe.Add(p, pageSize))
+	// The read faults are the probe. Their values are used (fresh
+	// anonymous memory reads as zero), so they cannot be optimized away.
+	if *(*byte)(p)|*(*byte)(unsafe.Add(p, pageSize)) != 0 {
+		return false, "", fmt.Errorf("kernel: zero-page probe: fresh anonymous memory is not zero")
+	}
 	addr := uint64(uintptr(p))
 
 	if pfn0, pfn1, ok := pagemapFrames(addr); ok && pfn0 != 0 && pfn1 != 0 {
