@@ -26,7 +26,9 @@ const (
 
 	flagClean  = 1 << 0
 	flagShared = 1 << 1
-	flagMask   = 1<<32 - 1
+	// flagWasShared: mapped more than once since ForgetShared last ran.
+	flagWasShared = 1 << 2
+	flagMask      = 1<<32 - 1
 )
 
 func refsOf(w uint64) uint32 { return uint32(w & refMask) }
@@ -44,8 +46,25 @@ func (a *Arena) Maps(f Frame) uint32 { return mapsOf(a.meta(f).rc.Load()) }
 func (a *Arena) Exclusive(f Frame) bool { return mapsOf(a.meta(f).rc.Load()) == 1 }
 
 // Map adds a mapping of f (a slot now holds it): a reference and a mapping.
+// The frame is marked as shared first, so that anyone who sees the new
+// count sees the mark (WasShared).
 // Precondition: the caller holds a mapping or a reference of f.
-func (a *Arena) Map(f Frame) { a.meta(f).rc.Add(oneMap | oneRef) }
+func (a *Arena) Map(f Frame) {
+	m := a.meta(f)
+	m.fl.Or(flagWasShared)
+	m.rc.Add(oneMap | oneRef)
+}
+
+// WasShared reports whether f may have been mapped more than once since
+// ForgetShared last ran: a write fault elsewhere may then be copying it,
+// and reusing it in place needs the page-table lock (package mm).
+func (a *Arena) WasShared(f Frame) bool { return a.meta(f).fl.Load()&flagWasShared != 0 }
+
+// ForgetShared clears the mark WasShared reports.
+// Precondition: the caller holds the page-table lock of the one slot that
+// maps f, has seen it mapped once under that lock, and holds a lock that
+// keeps the slot's space from forking, so the count cannot rise.
+func (a *Arena) ForgetShared(f Frame) { a.meta(f).fl.And(^uint64(flagWasShared)) }
 
 // Unmap drops a mapping of f and its reference. The frame is freed when
 // that was its last reference; if readers still hold references, it waits

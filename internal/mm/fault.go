@@ -89,7 +89,8 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 		return &FaultError{Addr: addr, Access: acc, Code: AccErr}
 	}
 	mem := s.mem
-	slot := s.pt.Slot((addr - s.base) >> pageShift)
+	pn := (addr - s.base) >> pageShift
+	slot := s.pt.Slot(pn)
 	extra := uint32(0) // references a new frame comes with: 1 when fn needs one
 	if fn != nil {
 		extra = 1
@@ -117,7 +118,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				}
 				p = np
 			}
-		case acc != Write:
+		case acc != Write && (p != frames.None || !s.noZeroPage):
 			if p == frames.None {
 				// Read fault on private memory: map the zero page
 				// (do_anonymous_page); no anon_vma is needed.
@@ -129,34 +130,45 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 		case p == frames.None || p == frames.Zero || !mem.Exclusive(p):
 			// Write fault: a new page, or a private copy of a page
 			// shared with the zero page or with another space
-			// (do_anonymous_page, wp_page_copy).
+			// (do_anonymous_page, wp_page_copy). A read fault on an
+			// empty slot comes here too when the zero page is off
+			// (mm_forbids_zeropage): it allocates and prepares the
+			// anon_vma exactly as a write would.
 			if a.anon.Load() == nil {
 				if err := s.anonPrepare(a, spaceLocked); err != nil {
 					return err
 				}
 			}
-			np, err := s.newFrame(a, slot, p, extra)
+			if p == frames.None || p == frames.Zero {
+				np, err := mem.Alloc(extra)
+				if err != nil {
+					return errNoMemory
+				}
+				if !slot.CompareAndSwap(p, np) {
+					mem.Discard(np, extra)
+					continue
+				}
+				p, held = np, fn != nil
+				break
+			}
+			np, err := s.copyFrame(a, slot, p, extra)
 			if err == errRetry {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			if !slot.CompareAndSwap(p, np) {
-				mem.Discard(np, extra)
+			s.hook(HookBeforeInstall, a)
+			if !s.installCopy(pn, slot, p, np, extra) {
 				continue
 			}
-			if p.Ordinary() {
-				mem.Unmap(p) // the slot's mapping of the old page
-			}
+			mem.Unmap(p) // the slot's mapping of the old page
 			p, held = np, fn != nil
-		case slot.Load() != p:
+		case !s.reusable(pn, slot, p):
 			// p looked exclusive because another fault replaced it in
 			// this slot with a copy and dropped this slot's mapping:
 			// what is left of p belongs to the space it was shared
-			// with. Look again. (Linux decides reuse against copy
-			// under the page-table lock; here faults on one page run
-			// at once, so the decision is checked against the slot.)
+			// with. Look again.
 			continue
 		}
 		if !held && p != frames.Zero && (fn != nil || acc == Write && mem.Clean(p)) {
@@ -178,18 +190,10 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 	}
 }
 
-// newFrame returns a new frame for a write fault on slot, which held old:
-// zero-filled for an empty slot or the zero page, else a copy of old
-// (wp_page_copy). It comes mapped once with extra references. It returns
+// copyFrame returns a copy of old, which a write fault found shared in
+// slot (wp_page_copy), mapped once with extra references. It returns
 // errRetry when old left the slot before it could be copied.
-func (s *Space) newFrame(a *Area, slot *pagetable.Slot, old frames.Frame, extra uint32) (frames.Frame, error) {
-	if old == frames.None || old == frames.Zero {
-		f, err := s.mem.Alloc(extra)
-		if err != nil {
-			return frames.None, errNoMemory
-		}
-		return f, nil
-	}
+func (s *Space) copyFrame(a *Area, slot *pagetable.Slot, old frames.Frame, extra uint32) (frames.Frame, error) {
 	// The copy reads old's bytes: hold it, and make sure it is still
 	// this slot's page, so that the copy is of this space's data.
 	if !s.holdFrame(a, slot, old) {
@@ -201,6 +205,62 @@ func (s *Space) newFrame(a *Area, slot *pagetable.Slot, old frames.Frame, extra 
 		return frames.None, errNoMemory
 	}
 	return f, nil
+}
+
+// installCopy puts np, a copy of p, into slot (page number pn) in place of
+// p, and reports whether it did. It does so only if, under the slot's
+// page-table lock, the slot still holds p and p is still mapped more than
+// once (wp_page_copy's pte_same check under the PTE lock). If p became
+// exclusive since it was copied, a write fault of this space may have
+// reused it and written into it (reusable, under the same lock), and the
+// copy, taken before that write, would lose it: the copy is thrown away
+// (with its extra references) and the fault looks again (and reuses p).
+//
+// Why a count of 1 cannot go back up while the copier waits: a page mapped
+// once is mapped by this slot only, in this space, under the area the
+// copier holds read-locked (or the space lock held for reading); the only
+// way to add a mapping is to fork this space, and Fork write-locks every
+// area of the parent (and holds the space lock for writing). So "shared
+// when checked under the lock" means "shared during the whole copy": no
+// reuse of p can have happened in between. Reading p's count needs no
+// reference: while the slot holds p, its mapping keeps p alive, and if
+// the slot does not, the count is not looked at.
+// Precondition: the area over slot read-locked, or the space lock held.
+func (s *Space) installCopy(pn uint64, slot *pagetable.Slot, p, np frames.Frame, extra uint32) bool {
+	ptl := s.pt.PTL(pn)
+	ptl.Lock()
+	ok := slot.Load() == p && s.mem.Maps(p) > 1 && slot.CompareAndSwap(p, np)
+	ptl.Unlock()
+	if !ok {
+		s.mem.Discard(np, extra)
+	}
+	return ok
+}
+
+// reusable reports whether a write fault may write into p, which it found
+// exclusive in slot (page number pn), in place (wp_page_reuse). The slot
+// must still hold p: another fault may have replaced it with a copy and
+// dropped its mapping, leaving p to the space it was shared with. A page
+// that was ever mapped more than once may also have a copier in flight
+// (installCopy): the decision is then made under the page-table lock, so
+// that the copier, which checks under it too, sees the reuse; once made,
+// the page is marked as never shared again, so that later faults on it
+// stay lock-free (a new sharing needs a fork, which sets the mark again).
+// A stale p (freed and reused elsewhere since the load) fails the slot
+// check; its flags, read before that, are only metadata.
+// Precondition: as for installCopy; p was found exclusive.
+func (s *Space) reusable(pn uint64, slot *pagetable.Slot, p frames.Frame) bool {
+	if !s.mem.WasShared(p) {
+		return slot.Load() == p
+	}
+	ptl := s.pt.PTL(pn)
+	ptl.Lock()
+	ok := slot.Load() == p && s.mem.Exclusive(p)
+	if ok {
+		s.mem.ForgetShared(p)
+	}
+	ptl.Unlock()
+	return ok
 }
 
 // holdFrame takes a reference on f, which the caller loaded from slot

@@ -22,6 +22,10 @@ const (
 	// HookFrameLoaded: a fault loaded an ordinary frame from its slot and
 	// is about to take a reference on it to touch its bytes.
 	HookFrameLoaded
+	// HookBeforeInstall: a write fault copied a page it found shared and
+	// has not yet taken the page-table lock to install the copy (between
+	// the copy of wp_page_copy and its pte_same check).
+	HookBeforeInstall
 	// HookBeforeDetach: a writer write-locked an area it removes and has
 	// not yet detached it.
 	HookBeforeDetach

@@ -139,9 +139,28 @@ func (x *session) applyPageOps() {
 						slot.Store(f)
 					}
 				case !mem.Exclusive(p):
-					if f, err := mem.AllocCopy(p, 0); err == nil {
-						slot.Store(f)
+					// As a fault's copy (installCopy): installed only
+					// if p is still shared under the page-table lock.
+					// The area is write-locked, so no fault of this
+					// space races here; the lock orders this install
+					// against the faults of the spaces p is shared
+					// with, as in a fault. The slot's mapping keeps p
+					// alive while it is copied.
+					np, err := mem.AllocCopy(p, 0)
+					if err != nil {
+						break
+					}
+					ptl := s.pt.PTL(pn)
+					ptl.Lock()
+					if mem.Maps(p) > 1 {
+						slot.Store(np)
 						mem.Unmap(p)
+					} else {
+						mem.Redirty(p) // the other mapping went: reuse
+					}
+					ptl.Unlock()
+					if slot.Load() != np {
+						mem.Discard(np, 0)
 					}
 				default:
 					mem.Redirty(p)
