@@ -5,7 +5,8 @@
 // Names, with the kernel's: Space is the mm_struct, Area a vm_area_struct,
 // the space lock is mmap_lock (package spacelock), an area's lock is the
 // per-VMA lock (package arealock), the tree is the maple tree (package
-// tree), and the page table is package pagetable.
+// tree), the page table is package pagetable, and the pages' memory
+// (physical memory, struct page) is package frames.
 //
 // # Lock order
 //
@@ -17,6 +18,10 @@
 //	    ├── Space.ptl (anon_vma assignment; page_table_lock)
 //	    │   └── shmObject.mu (pages of a shared mapping)
 //	    └── page-table lock (pagetable.Table.PTL: the split PTE lock), a leaf
+//
+// The frame arena's locks (a free-list shard, the grow lock) are leaves
+// below all of these: any of them may be held while a frame is allocated
+// or freed.
 //
 // The page-table lock orders a write fault's two decisions on a private
 // page: reuse in place and install of a copy. A copier checks under it
@@ -44,4 +49,13 @@
 // area, under that area's read lock with compare-and-swap
 // (madvise_lockless.go). A private page's copy replaces it only under the
 // slot's page-table lock.
+//
+// Slots hold frame numbers, not references: a frame can be freed (by
+// MADV_DONTNEED under an area read lock, or by the copy-on-write of its
+// last other mapping) while a fault that loaded its number is still
+// working. Whoever touches a frame's bytes or marks it after loading it
+// from a slot first takes a reference and re-checks the slot (holdFrame,
+// fault.go); the frame then waits for that reference before it can be
+// reused (package frames, "The reuse rule"). Paths that hold the slot
+// still (a write session's commit) use the slot's own mapping instead.
 package mm
