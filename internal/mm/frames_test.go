@@ -198,3 +198,40 @@ func TestFrameBackings(t *testing.T) {
 		})
 	}
 }
+
+// TestDroppedSpaceFreesFrames: a space dropped without Close gives its
+// frames, private and shared, back once the collector finds it (the
+// collector no longer frees pages by itself).
+func TestDroppedSpaceFreesFrames(t *testing.T) {
+	mem, err := frames.NewArena(frames.Options{ChunkFrames: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		c := DefaultConfig()
+		c.Frames = mem
+		s, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustMap(t, s, 0, 8, rw)
+		if _, err := s.Map(tbase+16*pg, 4*pg, ProtRead|ProtWrite, MapShared|MapAnonymous|MapFixed); err != nil {
+			t.Fatal(err)
+		}
+		for i := uint64(0); i < 20; i++ {
+			s.WriteAt([]byte{1}, tbase+i*pg)
+		}
+	}()
+	if st := mem.Stats(); st.Free+12 != st.Frames-2 {
+		t.Fatalf("12 pages in use: %+v", st)
+	}
+	st := mem.Stats()
+	for i := 0; i < 200 && st.Free != st.Frames-2; i++ {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+		st = mem.Stats()
+	}
+	if st.Free != st.Frames-2 {
+		t.Fatalf("dropped space kept its frames: %+v", st)
+	}
+}
