@@ -12,22 +12,15 @@ import (
 func (a *Arena) newChunkLocked(i int) (*chunk, error) {
 	frames := int(a.chunkMask) + 1
 	size := frames * PageSize
-	metaSize := frames * int(unsafe.Sizeof(meta{}))
 	if a.grow.backing == Memfd {
 		if p, err := a.memfdChunkLocked(i, size); err == nil {
-			if m := anonMap(metaSize, a.opts.failMmap); m != nil {
-				return newChunk(p, unsafe.Slice((*meta)(m), frames), frames), nil
-			}
-			return newChunk(p, make([]meta, frames), frames), nil
+			return newChunk(p, frames), nil
 		}
 		a.grow.backing = Anonymous
 	}
 	if a.grow.backing == Anonymous {
 		if p := anonMap(size, a.opts.failMmap); p != nil {
-			if m := anonMap(metaSize, a.opts.failMmap); m != nil {
-				return newChunk(p, unsafe.Slice((*meta)(m), frames), frames), nil
-			}
-			unix.MunmapPtr(p, uintptr(size))
+			return newChunk(p, frames), nil
 		}
 		a.grow.backing = Heap
 	}

@@ -10,9 +10,11 @@
 // memfd mapped shared (memfd_create + mmap, as pgalloc does); where memfd is
 // missing the chunk is anonymous memory (mmap MAP_ANONYMOUS), and where even
 // that fails, a pointer-free Go allocation, which the collector never scans
-// (Backing says which). A chunk's metadata, 16 bytes per frame, is
-// anonymous memory beside it (or a pointer-free Go array in the last
-// fallback). Chunks are never unmapped: a frame number, once handed out,
+// (Backing says which). The metadata, 16 bytes per frame, is one array for
+// the arena's whole capacity, indexed by frame number: anonymous memory
+// reserved up front and backed by the kernel as it is touched (or, in the
+// last fallback, a pointer-free Go array that bounds the arena to 4 GiB).
+// Chunks are never unmapped: a frame number, once handed out,
 // names valid memory for the arena's life, so a reader holding a stale
 // number can always load from it safely; what it must not do is trust the
 // bytes, which the reuse rule below is about.

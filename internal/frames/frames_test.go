@@ -209,7 +209,7 @@ func TestConcurrentOwners(t *testing.T) {
 
 // TestBadOptions: options the arena cannot honour are refused.
 func TestBadOptions(t *testing.T) {
-	for _, o := range []Options{{ChunkFrames: 3}, {Shards: 3}, {ChunkFrames: 1 << 20, MaxChunks: 1 << 20}} {
+	for _, o := range []Options{{ChunkFrames: 3}, {Shards: 3}, {ChunkFrames: 1 << 20, MaxChunks: 1 << 12}, {MaxChunks: 1 << 13}} {
 		if _, err := NewArena(o); err == nil {
 			t.Errorf("%+v accepted", o)
 		}

@@ -139,3 +139,24 @@ func (a *Arena) MarkShared(f Frame) { a.meta(f).fl.Or(flagShared) }
 
 // Shared reports whether f is a page of a shared mapping.
 func (a *Arena) Shared(f Frame) bool { return a.meta(f).fl.Load()&flagShared != 0 }
+
+// State is a frame's counts and flags as read at one point, for a fast
+// path that asks several questions of one frame: one metadata lookup
+// instead of one per question. It is a snapshot; the frame may change
+// after it is taken.
+type State struct{ rc, fl uint64 }
+
+// State returns f's counts and flags. Reading it needs no reference.
+func (a *Arena) State(f Frame) State {
+	m := a.meta(f)
+	return State{rc: m.rc.Load(), fl: m.fl.Load()}
+}
+
+// Exclusive reports whether the frame was mapped exactly once.
+func (s State) Exclusive() bool { return mapsOf(s.rc) == 1 }
+
+// Clean reports whether the frame was marked droppable.
+func (s State) Clean() bool { return s.fl&flagClean != 0 }
+
+// WasShared reports whether the frame had the WasShared mark.
+func (s State) WasShared() bool { return s.fl&flagWasShared != 0 }

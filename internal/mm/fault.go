@@ -91,15 +91,15 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 	mem := s.mem
 	pn := (addr - s.base) >> pageShift
 	slot := s.pt.Slot(pn)
-	extra := uint32(0) // references a new frame comes with: 1 when fn needs one
-	if fn != nil {
-		extra = 1
-	}
 	for {
 		p := slot.Load()
 		held := false // this fault holds a reference on p
+		var st frames.State // p's counts and flags, for a write to a frame
 		if acc == Write && p != frames.None {
 			s.hook(HookWriteFault, a)
+			if p.Ordinary() {
+				st = mem.State(p)
+			}
 		}
 		switch {
 		case p == frames.Guard:
@@ -127,7 +127,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				}
 				p = frames.Zero
 			}
-		case p == frames.None || p == frames.Zero || !mem.Exclusive(p):
+		case p == frames.None || p == frames.Zero || !st.Exclusive():
 			// Write fault: a new page, or a private copy of a page
 			// shared with the zero page or with another space
 			// (do_anonymous_page, wp_page_copy). A read fault on an
@@ -140,6 +140,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				}
 			}
 			if p == frames.None || p == frames.Zero {
+				extra := refsFor(fn)
 				np, err := mem.Alloc(extra)
 				if err != nil {
 					return errNoMemory
@@ -151,6 +152,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				p, held = np, fn != nil
 				break
 			}
+			extra := refsFor(fn)
 			np, err := s.copyFrame(a, slot, p, extra)
 			if err == errRetry {
 				continue
@@ -164,14 +166,16 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 			}
 			mem.Unmap(p) // the slot's mapping of the old page
 			p, held = np, fn != nil
-		case !s.reusable(pn, slot, p):
+		case st.WasShared() && !s.reusable(pn, slot, p) || !st.WasShared() && slot.Load() != p:
 			// p looked exclusive because another fault replaced it in
 			// this slot with a copy and dropped this slot's mapping:
 			// what is left of p belongs to the space it was shared
 			// with. Look again.
 			continue
 		}
-		if !held && p != frames.Zero && (fn != nil || acc == Write && mem.Clean(p)) {
+		if (fn != nil || st.Clean()) && !held && p != frames.Zero {
+			// Bytes to touch, or a clean mark to clear (st is only
+			// set for a write): hold the frame first.
 			if !s.holdFrame(a, slot, p) {
 				continue // freed or replaced since the load: look again
 			}
@@ -188,6 +192,15 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 		}
 		return nil
 	}
+}
+
+// refsFor returns the references a new frame comes with for a fault that
+// runs fn on it: one if there is an fn, none if not.
+func refsFor(fn func(frames.Frame)) uint32 {
+	if fn != nil {
+		return 1
+	}
+	return 0
 }
 
 // copyFrame returns a copy of old, which a write fault found shared in
@@ -248,11 +261,11 @@ func (s *Space) installCopy(pn uint64, slot *pagetable.Slot, p, np frames.Frame,
 // stay lock-free (a new sharing needs a fork, which sets the mark again).
 // A stale p (freed and reused elsewhere since the load) fails the slot
 // check; its flags, read before that, are only metadata.
-// Precondition: as for installCopy; p was found exclusive.
+// The fault path calls it only for a page with the mark; without it, the
+// slot check alone decides, without the lock.
+// Precondition: as for installCopy; p was found exclusive and marked in
+// its state read after the slot load.
 func (s *Space) reusable(pn uint64, slot *pagetable.Slot, p frames.Frame) bool {
-	if !s.mem.WasShared(p) {
-		return slot.Load() == p
-	}
 	ptl := s.pt.PTL(pn)
 	ptl.Lock()
 	ok := slot.Load() == p && s.mem.Exclusive(p)
