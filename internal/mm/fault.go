@@ -93,7 +93,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 	slot := s.pt.Slot(pn)
 	for {
 		p := slot.Load()
-		held := false // this fault holds a reference on p
+		held := false       // this fault holds a reference on p
 		var st frames.State // p's counts and flags, for a write to a frame
 		if acc == Write && p != frames.None {
 			s.hook(HookWriteFault, a)
