@@ -57,6 +57,8 @@ type Hooks struct {
 	// TreeAllocFail is the tree's node-allocation failpoint: return true
 	// to make that allocation fail with ENOMEM.
 	TreeAllocFail func() bool
+	// Child are the hooks Fork gives the child space (nil: none).
+	Child *Hooks
 }
 
 func (s *Space) hook(p HookPoint, a *Area) {
