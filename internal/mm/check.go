@@ -117,3 +117,25 @@ var (
 	// wait for a transient reference.
 	quietWaitHook func(*Area)
 )
+
+// PeekPage copies the contents of the page at addr into buf (at least
+// PageSize bytes) and reports whether a page is mapped there (the zero page
+// counts, and reads as zeroes) and whether the slot holds a guard marker.
+// It takes no lock: it is for checkers that keep the page still
+// themselves, such as a hook inside a write session that holds the areas
+// over addr write-locked, or a test on a quiesced space.
+func (s *Space) PeekPage(addr uint64, buf []byte) (present, guard bool) {
+	p := s.pt.Lookup((addr - s.base) >> pageShift)
+	switch {
+	case p == nil:
+		clear(buf[:PageSize])
+		return false, false
+	case p.IsGuard():
+		clear(buf[:PageSize])
+		return false, true
+	}
+	for off := range buf[:PageSize] {
+		buf[off] = p.ByteAt(uint64(off))
+	}
+	return true, false
+}
