@@ -99,6 +99,10 @@ MUTATIONS = {
    "\tif end > a.end {\n\t\treturn false, nil\n\t}\n",
    "",
    "adviseUnderAreaLock: DONTNEED/FREE a range running past the read-locked area"),
+ "m21-maps-live-fields": ("internal/mm/maps.go",
+   "Mapping{Start: it.Start, End: it.End, Flags: it.Val.flags,",
+   "Mapping{Start: it.Val.a.start, End: it.Val.a.end, Flags: it.Val.a.flags,",
+   "Maps: list the areas' live fields instead of the published snapshot's"),
 }
 
 # Write-lock sites (issue 11): each removes one x.lockArea before a change;
