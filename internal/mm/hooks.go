@@ -57,6 +57,11 @@ type Hooks struct {
 	// TreeAllocFail is the tree's node-allocation failpoint: return true
 	// to make that allocation fail with ENOMEM.
 	TreeAllocFail func() bool
+	// Move runs when a Remap moves the pages of [from, from+length) to
+	// [to, to+length), just before it moves them, in the goroutine that
+	// called Remap, with the space write lock held and every area over
+	// both ranges write-locked or detached (checkers may read the pages).
+	Move func(from, to, length uint64)
 	// Child are the hooks Fork gives the child space (nil: none).
 	Child *Hooks
 }

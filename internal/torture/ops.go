@@ -133,7 +133,9 @@ func opWriteOwn(w *worker, t *tspace) result {
 	w.ctr++
 	v := byte(1 + w.ctr%255)
 	since, racing := t.writing(w.id, p)
-	if _, err := t.s.WriteAt([]byte{v}, addr); err != nil {
+	_, err := t.s.WriteAt([]byte{v}, addr)
+	t.writeReturned(w.id, p)
+	if err != nil {
 		return w.faultResult("write", addr, err)
 	}
 	t.wrote(w.id, p, v, since, racing)
@@ -325,11 +327,105 @@ func opRemap(w *worker, t *tspace) result {
 	}
 	t.moved.Store(true)
 	defer t.discarding(0, t.pages)() // the source, the target, a shrunk tail
+	t.remapMu.Lock()
+	t.moves = t.moves[:0]
 	got, err := t.s.Remap(t.pageAddr(p), uint64(n)*mm.PageSize, uint64(newN)*mm.PageSize, flags, newAddr)
+	moves := t.moves
+	t.moves = nil
+	t.remapMu.Unlock()
 	if err == nil && (got < t.base || got+uint64(newN)*mm.PageSize > t.pageAddr(t.pages) || got%mm.PageSize != 0) {
 		w.violate("remap returned %#x, outside the window", got)
 	}
+	if err == nil {
+		t.checkMoves(w, moves)
+	}
 	return w.layoutResult("remap", err, syscall.EINVAL, syscall.ENOMEM, syscall.EFAULT, syscall.EAGAIN)
+}
+
+// moveRec is one page a Remap moved, as the Move hook saw it just before
+// the move: its contents, and for its target page the write counts of
+// every worker and the discard count.
+type moveRec struct {
+	to     int // target page index
+	guard  bool
+	data   []byte
+	writes []uint32
+	disc   uint64
+}
+
+// moveHook is the Move hook of t's space: it records the pages about to
+// move. It runs in the goroutine of the Remap, which holds t.remapMu.
+func (t *tspace) moveHook(from, to, length uint64) {
+	maps := t.s.Maps() // published already: the target area is in it
+	for off := uint64(0); off < length; off += mm.PageSize {
+		q := t.pageOf(to + off)
+		if to+off < t.base || q >= t.pages || sharedAt(maps, to+off) {
+			// A shared page's contents are its object's, which other
+			// mappings of it may change, and an absent slot of a
+			// shared area is not a zero page.
+			continue
+		}
+		r := moveRec{to: q, data: make([]byte, mm.PageSize), writes: make([]uint32, t.nslots)}
+		_, r.guard = t.s.PeekPage(from+off, r.data)
+		for w := range r.writes {
+			r.writes[w] = t.writes[w*t.pages+q].Load()
+		}
+		// A write or a discard that started before the move may land
+		// after it (it waits for the space lock this Remap holds):
+		// those slots, or that page, cannot be checked. The Remap's own
+		// discard count is the one in flight that is allowed.
+		for w := range r.writes {
+			if t.writesDone[w*t.pages+q].Load() != r.writes[w] {
+				r.writes[w] = ^uint32(0) // in flight: skip
+			}
+		}
+		e := t.discEnd[q].Load()
+		r.disc = t.discStart[q].Load()
+		if r.disc-e > 1 {
+			continue
+		}
+		t.moves = append(t.moves, r)
+	}
+}
+
+func sharedAt(maps []mm.Mapping, addr uint64) bool {
+	for _, m := range maps {
+		if addr >= m.Start && addr < m.End {
+			return m.Shared
+		}
+	}
+	return false
+}
+
+// checkMoves checks, after a Remap returned, that each page it moved holds
+// at its target what the source held at the move: every slot that its
+// owner has not written since and that nothing may have discarded since
+// (a write into the page through a fault that began before the move, on a
+// source the Remap did not write-lock, would change it).
+func (t *tspace) checkMoves(w *worker, moves []moveRec) {
+	if len(moves) == 0 {
+		return
+	}
+	for range 4 {
+		runtime.Gosched() // let a stray write land
+	}
+	buf := w.buf[:mm.PageSize]
+	for _, r := range moves {
+		if r.guard {
+			continue
+		}
+		if _, guard := t.s.PeekPage(t.pageAddr(r.to), buf); guard {
+			continue
+		}
+		if t.discStart[r.to].Load() != r.disc {
+			continue
+		}
+		for o := range r.writes {
+			if buf[o] != r.data[o] && r.writes[o] != ^uint32(0) && t.writes[o*t.pages+r.to].Load() == r.writes[o] && t.discStart[r.to].Load() == r.disc {
+				w.violate("remap: page %#x slot %d holds %#x, the source held %#x at the move and no one wrote or discarded it since", t.pageAddr(r.to), o, buf[o], r.data[o])
+			}
+		}
+	}
 }
 
 // forker is the fork call, once the library has it.

@@ -95,6 +95,7 @@ func (rs *runState) runPhase(index int, d time.Duration) error {
 		t := newTSpace(nil, c.Base, rs.cfg.Pages, rs.cfg.Goroutines)
 		hooks := ph.hooks()
 		hooks.Child = t.snapForChild()
+		hooks.Move = t.moveHook
 		c.Mode, c.Recycle, c.Hooks = ph.cfg.mode, ph.cfg.recycle, hooks
 		s, err := mm.New(c)
 		if err != nil {

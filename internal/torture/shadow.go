@@ -55,6 +55,17 @@ type tspace struct {
 	// moved is set before the first content-moving operation starts.
 	moved atomic.Bool
 
+	// writes[w*pages+p] counts w's writes to its slot on page p that
+	// started, writesDone those that returned (bumped by w only; read by
+	// the remap check).
+	writes, writesDone []atomic.Uint32
+
+	// remapMu serializes this space's remaps in the torture, so that the
+	// records the Move hook makes (moves) are read by the worker whose
+	// Remap made them (see opRemap).
+	remapMu sync.Mutex
+	moves   []moveRec
+
 	// forkMu serializes this space's forks in the torture, so that the
 	// snapshot the child's hook takes (forkSnap) is read by the worker
 	// that forked (see opFork).
@@ -65,7 +76,8 @@ type tspace struct {
 func newTSpace(s *mm.Space, base uint64, pages, workers int) *tspace {
 	t := &tspace{s: s, base: base, pages: pages, nslots: workers,
 		last: make([][]byte, workers), since: make([][]uint64, workers), racing: make([][]bool, workers),
-		discStart: make([]atomic.Uint64, pages), discEnd: make([]atomic.Uint64, pages)}
+		discStart: make([]atomic.Uint64, pages), discEnd: make([]atomic.Uint64, pages),
+		writes: make([]atomic.Uint32, workers*pages), writesDone: make([]atomic.Uint32, workers*pages)}
 	for w := range t.last {
 		t.last[w] = make([]byte, pages)
 		t.since[w] = make([]uint64, pages)
@@ -146,12 +158,17 @@ func (t *tspace) checkOwn(w, p int, v byte) error {
 }
 
 // writing notes, before w writes its slot on page p, which discards may
-// land after the write.
+// land after the write, and counts the write as started.
 func (t *tspace) writing(w, p int) (since uint64, racing bool) {
+	t.writes[w*t.pages+p].Add(1)
 	e := t.discEnd[p].Load()
 	since = t.discStart[p].Load()
 	return since, since != e
 }
+
+// writeReturned counts w's write to its slot on page p as returned,
+// whether it succeeded or not.
+func (t *tspace) writeReturned(w, p int) { t.writesDone[w*t.pages+p].Add(1) }
 
 // wrote records w's successful write of v to its slot on page p, started
 // when writing returned since and racing.
