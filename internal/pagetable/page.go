@@ -10,7 +10,17 @@
 // dontneed) happens only while the areas covering the range are write-locked
 // or detached and the space lock is held for writing, so no fault can be
 // working on the same slots; faults on neighbouring slots of the same
-// directory are unaffected.
+// directory are unaffected (the one exception, MADV_DONTNEED inside one
+// area under its read lock, empties slots with compare-and-swap).
+//
+// A write fault on a private page decides between writing into it in place
+// and installing a copy; the two decisions, made by different faults on the
+// same slot, are ordered by the slot's page-table lock (Table.PTL, the
+// kernel's split PTE lock): a copy is installed only if, under the lock,
+// the slot still holds the page and the page is still shared; a page that
+// was ever shared (Page.WasShared) is reused only after the same check
+// under the lock. The lock is a leaf: nothing else is taken while it is
+// held.
 package pagetable
 
 import "sync/atomic"
