@@ -234,13 +234,20 @@ func TestStartWriteStampsBeforeReadmitting(t *testing.T) {
 	deadline(t, parkedW, "writer ending its exclusion")
 	aborts := s.Stats().Abort
 	type res struct {
-		h   *Handle
-		err error
+		spaceLocked bool
+		prot        Prot
+		err         error
 	}
 	rdone := make(chan res, 1)
 	go func() {
 		h, err := s.LockArea(tbase)
-		rdone <- res{h, err}
+		if err != nil {
+			rdone <- res{err: err}
+			return
+		}
+		r := res{spaceLocked: h.spaceLocked, prot: h.Prot()}
+		h.Unlock()
+		rdone <- r
 	}()
 	// Either the reader falls back (its lockless try counts an abort,
 	// then it blocks on the space lock the writer holds), or it gets in.
@@ -255,8 +262,7 @@ func TestStartWriteStampsBeforeReadmitting(t *testing.T) {
 	}
 	if early != nil {
 		if early.err == nil {
-			t.Errorf("a reader got the area lock (space-locked %v) while the writer held the area write-locked", early.h.spaceLocked)
-			early.h.Unlock()
+			t.Errorf("a reader got the area lock (space-locked %v) while the writer held the area write-locked", early.spaceLocked)
 		} else {
 			t.Errorf("LockArea: %v", early.err)
 		}
@@ -270,10 +276,9 @@ func TestStartWriteStampsBeforeReadmitting(t *testing.T) {
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
-		if !r.h.spaceLocked || r.h.Prot() != ro {
-			t.Errorf("reader: space-locked %v, prot %v; want a fallback that sees the new protection", r.h.spaceLocked, r.h.Prot())
+		if !r.spaceLocked || r.prot != ro {
+			t.Errorf("reader: space-locked %v, prot %v; want a fallback that sees the new protection", r.spaceLocked, r.prot)
 		}
-		r.h.Unlock()
 	}
 }
 
