@@ -108,7 +108,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				}
 				p = np
 			}
-		case acc != Write:
+		case acc != Write && (p != nil || !s.noZeroPage):
 			if p == nil {
 				// Read fault on private memory: map the zero page
 				// (do_anonymous_page); no anon_vma is needed.
@@ -120,7 +120,10 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 		case p == nil || p.IsZero() || !p.Exclusive():
 			// Write fault: a new page, or a private copy of a page
 			// shared with the zero page or with another space
-			// (do_anonymous_page, wp_page_copy).
+			// (do_anonymous_page, wp_page_copy). A read fault on an
+			// empty slot comes here too when the zero page is off
+			// (mm_forbids_zeropage): it allocates and prepares the
+			// anon_vma exactly as a write would.
 			if a.anon.Load() == nil {
 				if err := s.anonPrepare(a, spaceLocked); err != nil {
 					return err

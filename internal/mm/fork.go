@@ -91,7 +91,8 @@ func (s *Space) config() Config {
 	c := Config{
 		Base: s.base, End: s.end, MmapBase: s.mmapBase,
 		Mode: s.mode, Recycle: s.recycle, MaxAreas: s.maxAreas,
-		StackLimit: s.stackLimit,
+		StackLimit: s.stackLimit, StackGuardGap: s.stackGuardGap,
+		NoZeroPage: s.noZeroPage, OvercommitNever: s.overcommitNever,
 	}
 	if s.hooks != nil {
 		c.Hooks = s.hooks.Child
