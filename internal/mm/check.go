@@ -134,8 +134,6 @@ func (s *Space) PeekPage(addr uint64, buf []byte) (present, guard bool) {
 		clear(buf[:PageSize])
 		return false, true
 	}
-	for off := range buf[:PageSize] {
-		buf[off] = p.ByteAt(uint64(off))
-	}
+	p.ReadAll(buf)
 	return true, false
 }

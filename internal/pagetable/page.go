@@ -23,7 +23,10 @@
 // held.
 package pagetable
 
-import "sync/atomic"
+import (
+	"encoding/binary"
+	"sync/atomic"
+)
 
 // WordsPerPage is the number of 64-bit words in a 4 KiB page.
 const WordsPerPage = 4096 / 8
@@ -165,6 +168,14 @@ func (p *Page) SetByte(off uint64, v byte) {
 		if old == nw || w.CompareAndSwap(old, nw) {
 			return
 		}
+	}
+}
+
+// ReadAll copies the page's contents into buf (at least 4 KiB), a word at
+// a time.
+func (p *Page) ReadAll(buf []byte) {
+	for i := range p.words {
+		binary.LittleEndian.PutUint64(buf[8*i:], p.words[i].Load())
 	}
 }
 
