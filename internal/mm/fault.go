@@ -181,6 +181,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 			}
 			held = true
 		}
+		s.hook(HookBeforeAccess, a)
 		if acc == Write && held {
 			mem.Redirty(p) // a lazy-free page written again keeps its data
 		}
