@@ -117,6 +117,9 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 					continue
 				}
 				p = np
+				if acc == Write {
+					st = mem.State(p) // a new object page is clean
+				}
 			}
 		case acc != Write && (p != frames.None || !s.noZeroPage):
 			if p == frames.None {

@@ -233,3 +233,27 @@ func TestDroppedSpaceFreesFrames(t *testing.T) {
 		t.Fatalf("dropped space kept its frames: %+v", st)
 	}
 }
+
+// TestSharedWriteFaultDirties: a write fault that makes a shared object's
+// page present dirties it (do_shared_fault makes the PTE dirty), so
+// MADV_PAGEOUT, which drops only clean shmem pages, keeps it; a read
+// fault leaves it clean and droppable.
+func TestSharedWriteFaultDirties(t *testing.T) {
+	s := newSpace(t, PerArea, true, nil)
+	if _, err := s.Map(tbase, 2*pg, rw, MapShared|MapAnonymous|MapFixed); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fault(tbase, Write); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fault(tbase+pg, Read); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Advise(tbase, 2*pg, AdvisePageout); err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Mincore(tbase, 2*pg)
+	if err != nil || !in[0] || in[1] {
+		t.Fatalf("after pageout: resident %v %v, want [true false] (written page kept, clean one dropped)", in, err)
+	}
+}
