@@ -552,12 +552,14 @@ func mdlCompare(s *Space, m *mdlModel, exact bool) error {
 		}
 		pg := s.pt.Lookup(uint64(mdlAddr(p)-s.base) >> pageShift)
 		want := m.data[p]
+		got := make([]byte, PageSize)
+		s.mem.Read(pg, 0, got) // a word at a time: per byte is slow under -race
 		for off := uint64(0); off < PageSize; off++ {
 			var wb byte
 			if want != nil {
 				wb = want[off]
 			}
-			if b := s.mem.ByteAt(pg, off); b != wb {
+			if b := got[off]; b != wb {
 				return fmt.Errorf("page %d byte %#x is %#x, want %#x", p, off, b, wb)
 			}
 		}
