@@ -31,6 +31,7 @@ import (
 	"io"
 
 	"github.com/vmspace/vmspace/internal/mm"
+	"github.com/vmspace/vmspace/internal/mmaccess"
 )
 
 // PageSize is the page size: 4 KiB.
@@ -299,4 +300,8 @@ func (s *Space) Fork() (*Space, error) {
 		return nil, err
 	}
 	return &Space{c}, nil
+}
+
+func init() {
+	mmaccess.Unwrap = func(space any) *mm.Space { return space.(*Space).s }
 }

@@ -17,6 +17,9 @@
 //	    └── Space.ptl (anon_vma assignment; page_table_lock)
 //	        └── shmObject.mu (pages of a shared mapping)
 //
+// An Observer (observer.go) runs at commit under the space write lock with
+// the areas concerned write-locked, and takes none of these locks.
+//
 // A goroutine holding an area read lock may try-lock the space lock for
 // reading (vmf_anon_prepare does the same), but never block on it.
 //

@@ -28,7 +28,8 @@ import (
 // slot). Writers cannot touch these slots: they would have to write-lock
 // the area first, and it is read-locked.
 func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, err error) {
-	if s.mode != PerArea {
+	if s.mode != PerArea || s.hasObserver.Load() {
+		// An observer sees page drops at commit only (observer.go).
 		return false, nil
 	}
 	a := s.lockAreaLockless(start)

@@ -130,6 +130,9 @@ func (x *session) commit() {
 	// Point of no return. Removed areas are detached and out of the
 	// published tree; they stay stamped until the session ends.
 	x.applyPageOps()
+	if s.observer != nil {
+		x.notifyObserverLocked()
+	}
 	// The dropped fresh areas go first in x.fresh, so that forget can
 	// clear every mark before anything is freed.
 	ndropped := 0

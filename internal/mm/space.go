@@ -95,8 +95,15 @@ type Space struct {
 	nareas  int
 	sessBuf session
 	closed  bool
+	// observer follows page and protection changes (observer.go); nil
+	// when none.
+	observer Observer
 
 	stats stats
+
+	// hasObserver mirrors observer != nil for the lockless madvise path;
+	// set under the write lock.
+	hasObserver atomic.Bool
 
 	// closing is set under the write lock by Close; read locklessly.
 	closing atomic.Bool

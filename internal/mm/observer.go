@@ -1,0 +1,87 @@
+package mm
+
+import (
+	"syscall"
+)
+
+// Observer follows the changes a space makes to its pages and protections,
+// so that real memory mirroring part of the space (package uffd: a
+// userfaultfd window) changes with it in the same write session.
+//
+// Lock order: the methods run at a write session's commit, with the space
+// lock held for writing and every area over the range write-locked or
+// detached, so no fault on the range can be served while they run. They
+// sit below the space lock and the area locks in the order of doc.go and
+// must not call back into the space, block on anything a fault holds, or
+// fail: the session is past its point of no return. They are called in
+// the order the session did the work.
+type Observer interface {
+	// Zap: the pages of [start, end) are gone (munmap when unmapped is
+	// true, MADV_DONTNEED, MADV_PAGEOUT, guard installation). A page
+	// faulted in there again starts empty.
+	Zap(start, end uint64, unmapped bool)
+	// Move: the pages of [from, from+length) now live at [to,
+	// to+length) (mremap).
+	Move(from, to, length uint64)
+	// Protect: the area [start, end) exists after the session with
+	// protection prot (new areas, and areas whose protection or range
+	// changed).
+	Protect(start, end uint64, prot Prot)
+}
+
+// SetObserver installs o (nil removes it). A space has at most one
+// observer: installing a second fails with EBUSY. It waits for the write
+// session in progress, if any.
+func (s *Space) SetObserver(o Observer) error {
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	if o != nil && s.observer != nil {
+		return syscall.EBUSY
+	}
+	s.observer = o
+	s.hasObserver.Store(o != nil)
+	return nil
+}
+
+// notifyObserverLocked tells the observer what the session did: the page
+// work in order, then the protections of the areas that were created or
+// changed. Precondition: at commit, after applyPageOps.
+func (x *session) notifyObserverLocked() {
+	o := x.s.observer
+	for _, op := range x.pageOps {
+		switch op.kind {
+		case opClear:
+			o.Zap(op.start, op.end, true)
+		case opZap, opPageout, opPageoutShared, opGuardInstall:
+			o.Zap(op.start, op.end, false)
+		case opMove:
+			o.Move(op.start, op.to, op.end-op.start)
+		}
+	}
+	for _, a := range x.fresh {
+		if a.sess&sessDropped == 0 {
+			o.Protect(a.start, a.end, a.flags.Prot())
+		}
+	}
+	for _, f := range x.saved {
+		if a := f.a; a.sess&sessDetached == 0 {
+			o.Protect(a.start, a.end, a.flags.Prot())
+		}
+	}
+}
+
+// ReadPage copies the bytes of the page at addr into dst (PageSize bytes)
+// if the space holds a page of its own there, and reports whether it did.
+// It faults nothing in: an empty slot, the zero page and a guard marker
+// report false. Precondition: h is held and addr lies in its area.
+func (h *Handle) ReadPage(addr uint64, dst []byte) bool {
+	s := h.s
+	p := s.pt.Lookup((addr - s.base) >> pageShift)
+	if !ordinaryPage(p) { // the zero page, a guard marker or nothing
+		return false
+	}
+	for i := range dst[:PageSize] {
+		dst[i] = p.ByteAt(uint64(i))
+	}
+	return true
+}
