@@ -21,8 +21,8 @@ type Observer interface {
 	// faulted in there again starts empty.
 	Zap(start, end uint64, unmapped bool)
 	// Move: the pages of [from, from+length) now live at [to,
-	// to+length) (mremap).
-	Move(from, to, length uint64)
+	// to+length) (mremap), in an area with protection prot.
+	Move(from, to, length uint64, prot Prot)
 	// Protect: the area [start, end) exists after the session with
 	// protection prot (new areas, and areas whose protection or range
 	// changed).
@@ -55,7 +55,11 @@ func (x *session) notifyObserverLocked() {
 		case opZap, opPageout, opPageoutShared, opGuardInstall:
 			o.Zap(op.start, op.end, false)
 		case opMove:
-			o.Move(op.start, op.to, op.end-op.start)
+			var prot Prot
+			if it, ok := x.s.tree.Snapshot().Find(op.to); ok {
+				prot = it.Val.a.flags.Prot()
+			}
+			o.Move(op.start, op.to, op.end-op.start, prot)
 		}
 	}
 	for _, a := range x.fresh {
@@ -70,18 +74,34 @@ func (x *session) notifyObserverLocked() {
 	}
 }
 
+// PageKind is what a slot holds, as Handle.ReadPage reports it.
+type PageKind uint8
+
+const (
+	PageNone  PageKind = iota // no page of its own: empty or the zero page
+	PageData                  // a page with data, copied out
+	PageGuard                 // a guard marker (accesses fault with SEGV_MAPERR)
+)
+
 // ReadPage copies the bytes of the page at addr into dst (PageSize bytes)
-// if the space holds a page of its own there, and reports whether it did.
-// It faults nothing in: an empty slot, the zero page and a guard marker
-// report false. Precondition: h is held and addr lies in its area.
-func (h *Handle) ReadPage(addr uint64, dst []byte) bool {
+// if the space holds a page with data there. It faults nothing in.
+// Precondition: h is held and addr lies in its area.
+func (h *Handle) ReadPage(addr uint64, dst []byte) PageKind {
 	s := h.s
 	p := s.pt.Lookup((addr - s.base) >> pageShift)
-	if !ordinaryPage(p) { // the zero page, a guard marker or nothing
-		return false
+	switch {
+	case p.IsGuard():
+		return PageGuard
+	case !ordinaryPage(p): // nothing, or the zero page
+		return PageNone
 	}
 	for i := range dst[:PageSize] {
 		dst[i] = p.ByteAt(uint64(i))
 	}
-	return true
+	return PageData
 }
+
+// Permits reports whether the area allows acc (the access check of
+// handle_mm_fault's callers: a write needs VM_WRITE, an exec VM_EXEC, a
+// read any of the three, as on x86-64).
+func (h *Handle) Permits(acc Access) bool { return h.a.flags.permits(acc) }
