@@ -120,7 +120,7 @@ func (w *window) setSrc(pg uint64, on bool) {
 // counters are the handler's statistics.
 type counters struct {
 	faults, copies, zeropages, poisons, eagain, eexist, gone atomic.Uint64
-	removes, unmaps, remaps, selfEvents                     atomic.Uint64
+	removes, unmaps, remaps, selfEvents                      atomic.Uint64
 }
 
 // Stats are a handler's counters.

@@ -166,7 +166,6 @@ func (Local) Protect(addr, length uint64, prot vmspace.Prot) error {
 	return nil
 }
 
-
 // override says that the page at a host address holds page Off of the
 // Source of window W: an image page moved before its first touch, whose
 // install at the new place the kernel refused for the moment.
