@@ -113,11 +113,15 @@
 //
 // # Shutdown
 //
-// Close stops the goroutines, detaches the handler from the space and
-// closes the descriptor; the kernel then wakes every thread still waiting
-// in a fault and resolves it as an ordinary anonymous fault (a zero page),
-// or with SIGBUS if the client asked for UFFD_FEATURE_SIGBUS. Closing the
-// space first makes every later fault a SIGBUS (poison). Serve returns
+// Close stops the goroutines, detaches the handler from the space,
+// poisons every page of the windows that is not installed (UFFDIO_POISON,
+// page by page) and closes the descriptor: every thread waiting in a fault
+// is woken and gets SIGBUS, and so does every later access to a page that
+// was never installed; installed pages stay readable. (Closing the
+// descriptor alone wakes nobody while the client keeps its own copy of
+// it.) Without UFFD_FEATURE_POISON enabled by the client, waiting threads
+// stay blocked until the client closes its descriptor. Closing the space
+// first makes every later fault a SIGBUS too. Serve returns
 // ErrClientGone when the client's process exits (Config.Pidfd) or the
 // descriptor fails.
 package uffd

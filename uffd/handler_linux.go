@@ -33,6 +33,8 @@ type Handler struct {
 	pidfd   int
 	workers int
 
+	beforeFill func(addr uint64)
+
 	stopR, stopW int // a pipe: written by Close to wake the reader
 
 	// q is the queue between the reader and the others.
@@ -165,7 +167,7 @@ func New(space *vmspace.Space, fd int, cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{sp: space, ms: mmaccess.Unwrap(space), fd: fd, mem: cfg.Memory,
-		logf: cfg.Logf, pidfd: -1, workers: cfg.Workers, served: make(chan struct{})}
+		logf: cfg.Logf, pidfd: -1, beforeFill: cfg.BeforeFill, workers: cfg.Workers, served: make(chan struct{})}
 	if cfg.Pidfd > 0 {
 		h.pidfd = cfg.Pidfd
 	}
@@ -278,14 +280,33 @@ func (h *Handler) Close() error {
 			close(h.served) // Serve never ran, and now never will
 		}
 		h.ms.SetObserver(nil)
+		h.poisonMissing()
 		if h.moveBuf != nil {
 			unix.Munmap(h.moveBuf)
 		}
 		unix.Close(h.fd)
+		if h.pidfd >= 0 {
+			unix.Close(h.pidfd)
+		}
 		unix.Close(h.stopR)
 		unix.Close(h.stopW)
 	})
 	return nil
+}
+
+// poisonMissing poisons every page of the windows not installed yet, so
+// that threads waiting in faults, and every later access to such a page,
+// get SIGBUS instead of waiting for a handler that is gone (the client
+// keeps its own copy of the descriptor, so closing ours wakes nobody).
+// It stops at the first ESRCH (the client's memory is gone).
+func (h *Handler) poisonMissing() {
+	for _, w := range h.regions {
+		for a := w.Host; a < w.Host+w.Size; a += pageSize {
+			if _, err := uffdPoison(h.fd, uintptr(a), pageSize); err == unix.ESRCH || err == unix.EINVAL {
+				return // gone, or the client did not enable UFFD_FEATURE_POISON
+			}
+		}
+	}
 }
 
 // Wait waits for Serve to return (after Close, or when the client is gone).
@@ -531,6 +552,9 @@ func (h *Handler) serveFault(f fault, buf []byte) (retry bool) {
 	if !ha.Permits(acc) {
 		h.poison(f.addr)
 		return false
+	}
+	if h.beforeFill != nil {
+		h.beforeFill(f.addr)
 	}
 	var n uint64
 	switch ha.ReadPage(sa, buf) {

@@ -49,8 +49,12 @@ type Config struct {
 	// Workers is the number of goroutines serving faults (default 1).
 	Workers int
 	// Pidfd, if > 0, is a pidfd of the faulting process: Serve returns
-	// ErrClientGone when it exits.
+	// ErrClientGone when it exits. The handler owns it (Close closes it).
 	Pidfd int
+	// BeforeFill, if set, runs in the worker before each fill, with the
+	// host address and the area read-locked: a hook for tests (a client
+	// killed in the middle of a fault) and tracing.
+	BeforeFill func(addr uint64)
 	// Logf receives one line per anomaly (nil: discarded).
 	Logf func(format string, args ...any)
 }

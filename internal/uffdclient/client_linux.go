@@ -128,8 +128,13 @@ func Hash(p []byte) uint64 {
 
 // EnvScript names the environment variable that makes a test binary (or
 // vmspace itself) run Script instead of its usual work: its value is
-// "PAGES" (the region size in pages); the socket is file descriptor 3.
+// "PAGES" (the region size in pages); the socket is file descriptor 3, or
+// the path in EnvSocket.
 const EnvScript = "VMSPACE_UFFD_SCRIPT"
+
+// EnvSocket, if set, is the path of the server's socket, which the client
+// dials instead of using descriptor 3.
+const EnvSocket = "VMSPACE_UFFD_SOCKET"
 
 // ScriptMain runs the scripted client: it opens a region of pages pages,
 // sends the handshake on the socket at descriptor 3, then answers one line
@@ -148,12 +153,19 @@ func ScriptMain(pages int, r io.Reader, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	f := os.NewFile(3, "socket")
-	fc, err := net.FileConn(f)
+	var conn *net.UnixConn
+	if path := os.Getenv(EnvSocket); path != "" {
+		conn, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	} else {
+		var fc net.Conn
+		fc, err = net.FileConn(os.NewFile(3, "socket"))
+		if err == nil {
+			conn = fc.(*net.UnixConn)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	conn := fc.(*net.UnixConn)
 	if err := c.Handshake(conn, 0); err != nil {
 		return err
 	}
