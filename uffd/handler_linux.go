@@ -309,6 +309,19 @@ func (h *Handler) poisonMissing() {
 	}
 }
 
+// Sync waits until every event read so far has been mirrored into the
+// space (or the handler stops). A client that munmapped part of a window
+// and wants to map it again asks for the new area after Sync, so that the
+// mirrored munmap cannot remove it.
+func (h *Handler) Sync() {
+	h.q.Lock()
+	defer h.q.Unlock()
+	read := h.q.read
+	for !h.q.stopped && h.q.applied < read {
+		h.q.cond.Wait()
+	}
+}
+
 // Wait waits for Serve to return (after Close, or when the client is gone).
 func (h *Handler) Wait() { <-h.served }
 

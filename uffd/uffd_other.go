@@ -22,4 +22,5 @@ func New(space *vmspace.Space, fd int, cfg Config) (*Handler, error) { return ni
 func (h *Handler) Serve() error { return ErrUnsupported }
 func (h *Handler) Close() error { return nil }
 func (h *Handler) Wait()        {}
+func (h *Handler) Sync()        {}
 func (h *Handler) Stats() Stats { return Stats{} }

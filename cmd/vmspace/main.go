@@ -40,6 +40,9 @@ func usage() {
 }
 
 func main() {
+	if clientMain() { // a client process of demo --uffd or bench's uffd engines
+		return
+	}
 	if len(os.Args) < 2 {
 		usage()
 		os.Exit(2)

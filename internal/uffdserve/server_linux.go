@@ -8,7 +8,9 @@
 package uffdserve
 
 import (
+	"encoding/binary"
 	"errors"
+	"io"
 	"fmt"
 	"net"
 	"os"
@@ -54,6 +56,7 @@ type client struct {
 	pid  int
 	h    *uffd.Handler
 	sp   *vmspace.Space
+	ms   []uffd.Mapping
 }
 
 // HandshakeTimeout bounds the wait for a client's handshake.
@@ -141,15 +144,11 @@ func (s *Server) serveClient(conn *net.UnixConn) {
 	}
 	s.logf("%s: serving %d regions", who, len(ms))
 	// The client says goodbye by closing the socket or exiting; either
-	// ends the handler (the pidfd, or Close below).
+	// ends the handler (the pidfd, or Close below). Until then it may
+	// send plug requests.
 	done := make(chan struct{})
 	go func() {
-		var b [1]byte
-		for {
-			if _, err := conn.Read(b[:]); err != nil {
-				break
-			}
-		}
+		s.plugRequests(c)
 		c.h.Close()
 		close(done)
 	}()
@@ -168,6 +167,48 @@ func (s *Server) serveClient(conn *net.UnixConn) {
 	}
 	s.logf("%s gone (%s): %d faults, %d copies, %d zero pages, %d poisoned, %d removes, %d unmaps, %d remaps",
 		who, reason, st.Faults, st.Copies, st.Zeropages, st.Poisons, st.Removes, st.Unmaps, st.Remaps)
+}
+
+// PlugRequest is the one message a client may send after the handshake
+// (vmspace's extension; Firecracker sends none): 16 bytes, the address and
+// length (little-endian uint64s) of a range the client has just mapped
+// again and registered, after munmapping it (memory hot-plug). The server
+// waits until the client's earlier events are mirrored, maps the range in
+// the client's space (read-write, zero-filled) and answers one byte: 0
+// done, 1 refused. Unplugging needs no message: the munmap's UNMAP event
+// says it.
+const PlugRequestSize = 16
+
+// plugRequests serves plug requests until the connection ends.
+func (s *Server) plugRequests(c *client) {
+	var b [PlugRequestSize]byte
+	for {
+		if _, err := io.ReadFull(c.conn, b[:]); err != nil {
+			return
+		}
+		addr, n := binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
+		c.h.Sync()
+		ans := byte(0)
+		if !c.inRegions(addr, n) {
+			ans = 1
+			s.logf("client pid %d: plug [%#x, +%#x) outside its regions refused", c.pid, addr, n)
+		} else if _, err := c.sp.Map(addr, n, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
+			ans = 1
+			s.logf("client pid %d: plug [%#x, +%#x): %v", c.pid, addr, n, err)
+		}
+		if _, err := c.conn.Write([]byte{ans}); err != nil {
+			return
+		}
+	}
+}
+
+func (c *client) inRegions(addr, n uint64) bool {
+	for _, m := range c.ms {
+		if addr >= m.BaseHostVirtAddr && addr+n <= m.BaseHostVirtAddr+m.Size && addr+n > addr {
+			return true
+		}
+	}
+	return false
 }
 
 // attach builds the client's space and handler.
@@ -206,7 +247,7 @@ func (s *Server) attach(conn *net.UnixConn, pid int, ms []uffd.Mapping, fd int) 
 		unix.Close(fd)
 		return nil, err
 	}
-	c := &client{conn: conn, pid: pid, h: h, sp: sp}
+	c := &client{conn: conn, pid: pid, h: h, sp: sp, ms: ms}
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"time"
+)
+
+func clientMain() bool { return false }
+
+func runUffdDemo(time.Duration, int) error { return errors.New("--uffd: userfaultfd is Linux only") }
