@@ -90,6 +90,16 @@ func TestLocalWindow(t *testing.T) {
 	if !bytes.Equal(page(0), make([]byte, vmspace.PageSize)) {
 		t.Fatal("dropped page 0 does not read back as zeros")
 	}
+	// Dropped by the space before its first touch: zeros too.
+	if err := s.Advise(sp(6), vmspace.PageSize, vmspace.AdviseDontNeed); err != nil {
+		t.Fatal(err)
+	}
+	if err := pop(6, false); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(page(6), make([]byte, vmspace.PageSize)) {
+		t.Fatal("page 6 dropped before its first touch does not read back as zeros")
+	}
 	// Read-only through the space: the kernel refuses the write itself
 	// (host protection in sync): EFAULT, a SIGSEGV for a load or store.
 	if err := pop(1, true); err != nil {

@@ -201,6 +201,13 @@ func TestRemoteFaults(t *testing.T) {
 	if got := c.do("touch 0 2"); got != hashOf(zero)+" "+hashOf(zero) {
 		t.Fatalf("dropped pages: %q, want zeros", got)
 	}
+	// ... also a page never touched: the image no longer speaks for it.
+	if got := c.do("dontneed 12 1"); got != "ok" {
+		t.Fatal(got)
+	}
+	if got := c.do("touch 12 1"); got != hashOf(zero) {
+		t.Fatalf("page dropped before its first touch: %q, want zeros", got)
+	}
 	if got := c.do("touch 2 1"); got != hashOf(imgPage(2)) {
 		t.Fatalf("page 2 (not dropped): %q", got)
 	}
@@ -243,8 +250,8 @@ func TestRemoteFaults(t *testing.T) {
 	}
 	st := h.Stats()
 	t.Logf("stats: %+v", st)
-	if st.Removes != 1 || st.Unmaps < 1 || st.Remaps != 1 || st.Poisons < 2 {
-		t.Fatalf("stats %+v: want 1 remove, an unmap, 1 remap, 2 poisons", st)
+	if st.Removes != 2 || st.Unmaps < 1 || st.Remaps != 1 || st.Poisons < 2 {
+		t.Fatalf("stats %+v: want 2 removes, an unmap, 1 remap, 2 poisons", st)
 	}
 	_ = syscall.EFAULT
 }
