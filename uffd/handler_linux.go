@@ -433,6 +433,9 @@ func (h *Handler) applier() {
 		m := h.q.events[0]
 		h.q.events = h.q.events[1:]
 		h.q.Unlock()
+		if testBeforeMirror != nil {
+			testBeforeMirror()
+		}
 		h.mirror(m)
 		h.q.Lock()
 		h.q.applied++
@@ -569,6 +572,11 @@ func (h *Handler) serveFault(f fault, buf []byte) (retry bool) {
 	if h.beforeFill != nil {
 		h.beforeFill(f.addr)
 	}
+	if testFillErr != nil {
+		if err := testFillErr(); err != nil {
+			return h.fillResult(f.addr, 0, err)
+		}
+	}
 	var n uint64
 	switch ha.ReadPage(sa, buf) {
 	case mm.PageGuard:
@@ -681,5 +689,11 @@ func alignedPage() []byte {
 	}
 	return b
 }
+
+// Test hooks (export_test.go); nil in production.
+var (
+	testBeforeMirror func()      // runs before each event is mirrored
+	testFillErr      func() error // an error to report instead of a fill
+)
 
 func yield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
@@ -103,11 +104,26 @@ func (c *client) stop() {
 func (c *client) do(format string, args ...any) string {
 	c.t.Helper()
 	fmt.Fprintf(c.in, format+"\n", args...)
-	line, err := c.out.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("client: %q: %v", fmt.Sprintf(format, args...), err)
+	type reply struct {
+		line string
+		err  error
 	}
-	return strings.TrimSpace(line)
+	ch := make(chan reply, 1)
+	go func() {
+		line, err := c.out.ReadString('\n')
+		ch <- reply{line, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			c.t.Fatalf("client: %q: %v", fmt.Sprintf(format, args...), r.err)
+		}
+		return strings.TrimSpace(r.line)
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill() // unblocks the reader goroutine
+		c.t.Fatalf("client: %q: no answer in 30s (a fault never served?)", fmt.Sprintf(format, args...))
+		return ""
+	}
 }
 
 func hashOf(p []byte) string { return strconv.FormatUint(uffdclient.Hash(p), 16) }
