@@ -692,7 +692,7 @@ func alignedPage() []byte {
 
 // Test hooks (export_test.go); nil in production.
 var (
-	testBeforeMirror func()      // runs before each event is mirrored
+	testBeforeMirror func()       // runs before each event is mirrored
 	testFillErr      func() error // an error to report instead of a fill
 )
 

@@ -1,2 +1,3 @@
 package main
+
 func benchClientMain() bool { return false }

@@ -10,8 +10,8 @@ package uffdserve
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
