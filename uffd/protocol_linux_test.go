@@ -13,10 +13,12 @@ import (
 	"github.com/vmspace/vmspace/uffd"
 )
 
-// TestEventsBeforeFaults: a fault read after a REMOVE event is served only
-// once the event is mirrored. The applier is held back before mirroring,
-// so a handler that served the fault at once would install the image's
-// page where the client dropped it.
+// TestEventsBeforeFaults: a fault read after an event is served only once
+// the event is mirrored. The applier is held back before mirroring, so a
+// handler that served the fault at once would install the wrong page: the
+// image's page 7 where the client's mremap moved page 6 (an UNMAP/REMAP
+// always goes through the applier), or the image where the client dropped
+// a page (a REMOVE is mirrored inline by the reader when it can be).
 func TestEventsBeforeFaults(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	uffd.SetTestHooks(func() { time.Sleep(50 * time.Millisecond) }, nil)
@@ -32,7 +34,13 @@ func TestEventsBeforeFaults(t *testing.T) {
 	if got := c.do("touch 3 1"); got != hashOf(make([]byte, vmspace.PageSize)) {
 		t.Fatalf("page dropped before its first touch: %q, want zeros (the fault was served before the REMOVE was mirrored)", got)
 	}
-	if st := h.Stats(); st.Removes != 1 {
+	if got := c.do("mremap 6 1 7"); got != "ok" {
+		t.Fatal(got)
+	}
+	if got := c.do("touch 7 1"); got != hashOf(img[6*vmspace.PageSize:7*vmspace.PageSize]) {
+		t.Fatalf("page 7 after the client moved page 6 (never touched) there: %q, want the image's page 6 (the fault was served before the REMAP was mirrored?)", got)
+	}
+	if st := h.Stats(); st.Removes != 1 || st.Remaps != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -135,6 +135,14 @@ func uffdZeropage(fd int, dst uintptr, length uint64) (uint64, error) {
 	return uint64(n), err
 }
 
+// ZeroPage is UFFDIO_ZEROPAGE over [addr, addr+length) of fd's process,
+// waking the threads waiting there (for handlers that serve without a
+// Handler, such as the benchmark's floor).
+func ZeroPage(fd int, addr, length uint64) error {
+	_, err := uffdZeropage(fd, uintptr(addr), length)
+	return err
+}
+
 // uffdPoison is UFFDIO_POISON over [dst, dst+length): the next access
 // there raises SIGBUS.
 func uffdPoison(fd int, dst uintptr, length uint64) (uint64, error) {

@@ -51,6 +51,10 @@ type Config struct {
 	// Pidfd, if > 0, is a pidfd of the faulting process: Serve returns
 	// ErrClientGone when it exits. The handler owns it (Close closes it).
 	Pidfd int
+	// MeasureCPU locks the handler's goroutines to their threads and
+	// counts those threads' CPU time in Stats.CPUNs (updated after each
+	// batch of messages and whenever a worker runs out of work).
+	MeasureCPU bool
 	// BeforeFill, if set, runs in the worker before each fill, with the
 	// host address and the area read-locked: a hook for tests (a client
 	// killed in the middle of a fault) and tracing.

@@ -7,6 +7,6 @@ import (
 	"time"
 )
 
-func clientMain() bool { return false }
+func clientMain() bool { return benchClientMain() }
 
 func runUffdDemo(time.Duration, int) error { return errors.New("--uffd: userfaultfd is Linux only") }

@@ -1,7 +1,12 @@
 package mm
 
 import (
+	"sync/atomic"
 	"syscall"
+
+	"github.com/vmspace/vmspace/internal/pagetable"
+
+	"github.com/vmspace/vmspace/internal/lockcheck"
 )
 
 // Observer follows the changes a space makes to its pages and protections,
@@ -72,6 +77,55 @@ func (x *session) notifyObserverLocked() {
 			o.Protect(a.start, a.end, a.flags.Prot())
 		}
 	}
+}
+
+// TryLockArea is LockArea that never waits: in per-area mode the lockless
+// path only, in whole-space mode a try-lock of the space lock. It fills h
+// and reports true when it holds the area covering addr; false means the
+// caller must use LockArea (which also gives the right error for an
+// address with no area). It allocates nothing.
+func (s *Space) TryLockArea(addr uint64, h *Handle) bool {
+	if s.mode == PerArea {
+		a := s.lockAreaLockless(addr)
+		if a == nil {
+			return false
+		}
+		lockcheck.AreaRead(a, s)
+		*h = Handle{s: s, a: a}
+		return true
+	}
+	if !s.lock.TryRLock() {
+		return false
+	}
+	it, ok := s.tree.Snapshot().Find(addr)
+	if !ok || s.closing.Load() {
+		s.lock.RUnlock()
+		return false
+	}
+	*h = Handle{s: s, a: it.Val.a, spaceLocked: true}
+	return true
+}
+
+// DropPages drops the space's own pages of [start, end) under the held
+// lock, as MADV_DONTNEED on the per-area path does (adviseUnderAreaLock:
+// each slot emptied with a compare-and-swap, guard markers kept), without
+// telling the observer: for a caller mirroring a drop that has already
+// happened in the real memory. Precondition: h is held and [start, end)
+// (page-aligned) lies in its area.
+func (h *Handle) DropPages(start, end uint64) {
+	s := h.s
+	s.pt.Range((start-s.base)>>pageShift, (end-s.base)>>pageShift, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
+		for {
+			p := slot.Load()
+			if p == nil || p.IsGuard() {
+				return
+			}
+			if slot.CompareAndSwap(p, nil) {
+				p.Put()
+				return
+			}
+		}
+	})
 }
 
 // PageKind is what a slot holds, as Handle.ReadPage reports it.

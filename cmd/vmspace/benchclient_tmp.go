@@ -1,3 +1,0 @@
-package main
-
-func benchClientMain() bool { return false }
