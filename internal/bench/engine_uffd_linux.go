@@ -247,12 +247,12 @@ func (t *uffdTarget) close() error {
 // minimalHandler answers every fault with UFFDIO_ZEROPAGE and reads
 // events, nothing else: the floor of a userfaultfd handler.
 type minimalHandler struct {
-	fd     int
-	stopR  int
-	stopW  int
-	done   chan struct{}
-	cpuNs  int64
-	mu     sync.Mutex
+	fd    int
+	stopR int
+	stopW int
+	done  chan struct{}
+	cpuNs int64
+	mu    sync.Mutex
 }
 
 func (m *minimalHandler) start() error {
