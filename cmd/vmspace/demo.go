@@ -25,6 +25,7 @@ func runDemo(args []string) error {
 	faulters := fs.Int("faulters", 4, "faulting goroutines")
 	withUffd := fs.Bool("uffd", false, "instead: lazy restore of a memory image by a client process through userfaultfd, with a balloon and memory hot-plug (Linux)")
 	sizeMiB := fs.Int("size", 256, "with --uffd: the image size in MiB")
+	clients := fs.Int("clients", 1, "with --uffd: client processes restoring the image at once (a torture run with several)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,7 +34,7 @@ func runDemo(args []string) error {
 		if !isFlagSet(fs, "duration") {
 			d = 3 * time.Second
 		}
-		return runUffdDemo(d, *sizeMiB)
+		return runUffdDemo(d, *sizeMiB, max(*clients, 1))
 	}
 	for _, mode := range []vmspace.LockMode{vmspace.PerArea, vmspace.WholeSpace} {
 		if err := demo(mode, *dur, *faulters); err != nil {

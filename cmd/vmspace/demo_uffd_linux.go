@@ -33,7 +33,7 @@ func clientMain() bool {
 // and its hot-plug unmaps and maps chunks. The client checks every page it
 // reads; the last line sums up, and the exit status is 0 only if no page
 // was lost or stale.
-func runUffdDemo(dur time.Duration, sizeMiB int) error {
+func runUffdDemo(dur time.Duration, sizeMiB, clients int) error {
 	dir, err := os.MkdirTemp("", "vmspace-uffd-demo")
 	if err != nil {
 		return err
@@ -53,9 +53,9 @@ func runUffdDemo(dur time.Duration, sizeMiB int) error {
 		return err
 	}
 	f.Close()
-	fmt.Printf("uffd demo: %d MiB image, client restores it lazily for %v while its balloon drops ranges and hot-plug unmaps and maps 2 MiB chunks\n", sizeMiB, dur)
+	fmt.Printf("uffd demo: %d MiB image, %d client process(es) restore it lazily for %v while their balloons drop ranges and hot-plug unmaps and maps 2 MiB chunks\n", sizeMiB, clients, dur)
 	sock := filepath.Join(dir, "sock")
-	gone := make(chan string, 1)
+	gone := make(chan string, clients)
 	srv, err := uffdserve.New(uffdserve.Config{Socket: sock, Image: imgPath, Workers: 2, Logf: func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...)
 		fmt.Println("server:", line)
@@ -72,36 +72,59 @@ func runUffdDemo(dur time.Duration, sizeMiB int) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%v,%d", uffdclient.EnvDemo, pages, dur, 1), uffdclient.EnvSocket+"="+sock)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
+	type result struct {
+		checked, bad int64
+		err          error
 	}
-	if err := cmd.Start(); err != nil {
-		return err
+	results := make(chan result, clients)
+	for k := range clients {
+		go func() {
+			var r result
+			r.bad = -1
+			cmd := exec.Command(exe)
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%v,%d", uffdclient.EnvDemo, pages, dur, k+1), uffdclient.EnvSocket+"="+sock)
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err == nil {
+				err = cmd.Start()
+			}
+			if err != nil {
+				r.err = err
+				results <- r
+				return
+			}
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				line := sc.Text()
+				if _, err := fmt.Sscanf(line, "checked %d bad %d", &r.checked, &r.bad); err == nil {
+					continue
+				}
+				fmt.Println(line)
+			}
+			r.err = cmd.Wait()
+			results <- r
+		}()
 	}
-	var checked, bad int64 = 0, -1
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		if _, err := fmt.Sscanf(line, "checked %d bad %d", &checked, &bad); err == nil {
-			continue
+	var checked, bad int64
+	var cerr error
+	for range clients {
+		r := <-results
+		checked += r.checked
+		if r.err != nil || r.bad < 0 {
+			cerr = fmt.Errorf("a client failed: %v", r.err)
 		}
-		fmt.Println(line)
-	}
-	cerr := cmd.Wait()
-	select {
-	case <-gone:
-	case <-time.After(10 * time.Second):
+		bad += max(r.bad, 0)
+		select {
+		case <-gone:
+		case <-time.After(10 * time.Second):
+		}
 	}
 	srv.Close()
 	if err := <-done; err != nil {
 		return err
 	}
-	if cerr != nil || bad < 0 {
-		return fmt.Errorf("client failed: %v", cerr)
+	if cerr != nil {
+		return cerr
 	}
 	fmt.Printf("uffd demo: %d pages checked, %d lost or stale\n", checked, bad)
 	if bad != 0 {
