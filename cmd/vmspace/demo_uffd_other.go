@@ -9,4 +9,6 @@ import (
 
 func clientMain() bool { return benchClientMain() }
 
-func runUffdDemo(time.Duration, int, int) error { return errors.New("--uffd: userfaultfd is Linux only") }
+func runUffdDemo(time.Duration, int, int) error {
+	return errors.New("--uffd: userfaultfd is Linux only")
+}
