@@ -85,21 +85,32 @@
 // # The Go trap
 //
 // A thread that faults on registered memory is in a CPU trap, not in a
-// system call: its goroutine keeps its P and cannot be stopped for garbage
-// collection. If such a goroutine lives in the handler's own process, the
-// next stop-the-world waits for the fault, and the fault waits for a
-// handler goroutine that the stop-the-world has stopped: deadlock. So:
+// system call: the runtime sees its goroutine running and cannot stop it
+// at a safe point. If such a goroutine lives in the handler's own process
+// and the fill needs the runtime to stop the world (a collection), the
+// collection waits for the fault and the fault for the handler: deadlock.
+// Measured (TestGoTrap, VMSPACE_UFFD_TRAP=1): a fault taken inside copy
+// (memmove, assembly without async preemption points) hangs the process;
+// a plain Go load does not, because the runtime's preemption signal
+// interrupts the wait (Linux waits interruptibly for a user-mode fault and
+// retries it) and the goroutine is preempted at the load; with
+// GODEBUG=asyncpreemptoff=1 the plain load hangs too. Relying on that is
+// fragile, so:
 //
 //   - May: serve memory of another process (pass the userfaultfd over a
 //     UNIX socket with SCM_RIGHTS, as Firecracker does: ReadHandshake,
 //     WriteHandshake); touch a window in this process only through system
 //     calls (MADV_POPULATE_READ/WRITE, read(2) into it, process_vm_readv),
 //     where a waiting goroutine is in a syscall and does not hold up the
-//     collector; read a page from Go after populating it while nothing can
-//     drop it.
+//     collector (TestLocalWindow runs a collection during every fill);
+//     read a page from Go after populating it while nothing can drop it.
 //   - May not: load or store from Go code in this process to a window page
-//     that may be missing; call Space methods from inside a Memory (it runs
+//     that may be missing (copy, append, the runtime and cgo code are the
+//     sure deadlocks); call Space methods from inside a Memory (it runs
 //     within a write session).
+//
+// A Go client process touching its own registered memory served by
+// another process is safe: its faults do not depend on its own runtime.
 //
 // # Lock order
 //

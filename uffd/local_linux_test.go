@@ -2,6 +2,7 @@ package uffd_test
 
 import (
 	"bytes"
+	"runtime"
 	"sync"
 	"testing"
 	"unsafe"
@@ -44,6 +45,10 @@ func TestLocalWindow(t *testing.T) {
 		Regions: []uffd.Region{{Host: host, Size: uint64(len(mem)), Base: base, Source: bytes.NewReader(img)}},
 		Memory:  uffd.Local{},
 		Logf:    t.Logf,
+		// A collection while the populating goroutine waits for this
+		// fill: it completes because that goroutine is in a system
+		// call, not in a CPU trap (see TestGoTrap for the trap).
+		BeforeFill: func(uint64) { runtime.GC() },
 	})
 	if err != nil {
 		t.Fatal(err)
