@@ -38,11 +38,17 @@
 // cleared), so there is no second copy to disagree. Dropping the page (the
 // client's MADV_DONTNEED arriving as a REMOVE event, or the space's own
 // Advise/Unmap applied through Memory) ends the host copy, and the page
-// starts again from zeros, as anonymous memory does. Consequences callers
-// must respect: once a page is installed, read and write it in the host
-// memory (the client process, or process_vm_readv/writev); Space.ReadAt and
-// Space.WriteAt on window addresses see the space's pre-install copy only,
-// and are meant for seeding pages before they are touched.
+// starts again from zeros, as anonymous memory does.
+//
+// Handler.ReadAt and Handler.WriteAt are the accessors that agree with the
+// process's own loads and stores at all times: they check the access
+// against the area, then read or write the window's memory itself
+// (process_vm_readv/writev; a page not yet installed is faulted in through
+// the handler on the way, so it comes from the same store a load would
+// see). Space.ReadAt and Space.WriteAt on window addresses reach only the
+// space's pre-install store: use them to seed pages before the first
+// touch, not afterwards (a known limit: making them coherent would need
+// the space's page table to point at host memory).
 //
 // # Layout changes
 //

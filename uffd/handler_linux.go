@@ -32,6 +32,7 @@ type Handler struct {
 	mem     Memory
 	logf    func(format string, args ...any)
 	pidfd   int
+	pid     int
 	workers int
 
 	beforeFill func(addr uint64)
@@ -173,7 +174,7 @@ func New(space *vmspace.Space, fd int, cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{sp: space, ms: mmaccess.Unwrap(space), fd: fd, mem: cfg.Memory,
-		logf: cfg.Logf, pidfd: -1, beforeFill: cfg.BeforeFill, measureCPU: cfg.MeasureCPU, workers: cfg.Workers, served: make(chan struct{})}
+		logf: cfg.Logf, pidfd: -1, beforeFill: cfg.BeforeFill, measureCPU: cfg.MeasureCPU, pid: cfg.Pid, workers: cfg.Workers, served: make(chan struct{})}
 	if cfg.Pidfd > 0 {
 		h.pidfd = cfg.Pidfd
 	}
@@ -314,6 +315,68 @@ func (h *Handler) poisonMissing() {
 			}
 		}
 	}
+}
+
+// ReadAt reads len(p) bytes at space address addr of a window from the
+// window's memory itself (process_vm_readv), after checking each page's
+// access against its area as Space.ReadAt does. A page not yet installed
+// is faulted in through this handler on the way (the kernel's remote
+// access takes the fault), so what it returns is what the client's own
+// load would see. It must not be called from a Memory or while holding an
+// area lock of the space.
+func (h *Handler) ReadAt(p []byte, addr uint64) (int, error) {
+	return h.access(p, addr, false)
+}
+
+// WriteAt writes p at space address addr of a window into the window's
+// memory (process_vm_writev), checking write access like Space.WriteAt.
+func (h *Handler) WriteAt(p []byte, addr uint64) (int, error) {
+	return h.access(p, addr, true)
+}
+
+func (h *Handler) access(p []byte, addr uint64, write bool) (int, error) {
+	pid := h.pid
+	if pid == 0 {
+		pid = unix.Getpid()
+	}
+	n := 0
+	for n < len(p) {
+		a := addr + uint64(n)
+		chunk := min(uint64(len(p)-n), pageSize-a%pageSize)
+		w := h.spaceWindow(a)
+		if w == nil {
+			return n, &vmspace.FaultError{Addr: a, Code: vmspace.MapErr}
+		}
+		hd, err := h.ms.LockArea(a)
+		if err != nil {
+			return n, err
+		}
+		acc := vmspace.Read
+		if write {
+			acc = vmspace.Write
+		}
+		ok := hd.Permits(acc)
+		hd.Unlock()
+		if !ok {
+			return n, &vmspace.FaultError{Addr: a, Access: acc, Code: vmspace.AccErr}
+		}
+		local := []unix.Iovec{{Base: &p[n], Len: chunk}}
+		remote := []unix.RemoteIovec{{Base: uintptr(w.Host + a - w.Base), Len: int(chunk)}}
+		var got int
+		if write {
+			got, err = unix.ProcessVMWritev(pid, local, remote, 0)
+		} else {
+			got, err = unix.ProcessVMReadv(pid, local, remote, 0)
+		}
+		if err != nil {
+			return n, err
+		}
+		n += got
+		if got == 0 {
+			return n, unix.EFAULT
+		}
+	}
+	return n, nil
 }
 
 // Sync waits until every event read so far has been mirrored into the

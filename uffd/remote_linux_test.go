@@ -152,6 +152,7 @@ func serveRemote(t *testing.T, c *client, img []byte) (*vmspace.Space, *uffd.Han
 	h, err := uffd.New(s, c.fd, uffd.Config{
 		Regions: []uffd.Region{{Host: m.BaseHostVirtAddr, Size: m.Size, Base: m.BaseHostVirtAddr, Source: bytes.NewReader(img)}},
 		Logf:    t.Logf,
+		Pid:     c.cmd.Process.Pid,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +209,23 @@ func TestRemoteFaults(t *testing.T) {
 	}
 	if got := c.do("touch 5 1"); got != hashOf(bytes.Repeat([]byte{119}, vmspace.PageSize)) {
 		t.Fatalf("page 5 after a store: %s", got)
+	}
+	// One truth: the handler reads and writes the window's memory itself;
+	// a page not yet touched is faulted in through the handler on the way.
+	got := make([]byte, vmspace.PageSize)
+	if _, err := h.ReadAt(got, pg(5)); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{119}, vmspace.PageSize)) {
+		t.Fatalf("Handler.ReadAt of the client's page 5: %v, %x...", err, got[:8])
+	}
+	if _, err := h.ReadAt(got, pg(7)); err != nil || !bytes.Equal(got, imgPage(7)) {
+		t.Fatalf("Handler.ReadAt of untouched page 7: %v, not the image's", err)
+	}
+	if _, err := h.WriteAt([]byte("via the handler"), pg(8)+10); err != nil {
+		t.Fatal(err)
+	}
+	want8 := append([]byte(nil), imgPage(8)...)
+	copy(want8[10:], "via the handler")
+	if got := c.do("touch 8 1"); got != hashOf(want8) {
+		t.Fatalf("page 8 written through the handler: the client sees %s, want %s", got, hashOf(want8))
 	}
 	// MADV_DONTNEED by the client: the pages read back as zeros, and the
 	// space dropped its copy too.

@@ -48,6 +48,9 @@ type Config struct {
 	Memory Memory
 	// Workers is the number of goroutines serving faults (default 1).
 	Workers int
+	// Pid is the process whose memory the windows are (0: this process),
+	// for ReadAt and WriteAt.
+	Pid int
 	// Pidfd, if > 0, is a pidfd of the faulting process: Serve returns
 	// ErrClientGone when it exits. The handler owns it (Close closes it).
 	Pidfd int

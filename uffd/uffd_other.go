@@ -24,3 +24,6 @@ func (h *Handler) Close() error { return nil }
 func (h *Handler) Wait()        {}
 func (h *Handler) Sync()        {}
 func (h *Handler) Stats() Stats { return Stats{} }
+
+func (h *Handler) ReadAt(p []byte, addr uint64) (int, error)  { return 0, ErrUnsupported }
+func (h *Handler) WriteAt(p []byte, addr uint64) (int, error) { return 0, ErrUnsupported }

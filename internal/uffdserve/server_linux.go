@@ -229,7 +229,7 @@ func (s *Server) attach(conn *net.UnixConn, pid int, ms []uffd.Mapping, fd int) 
 		regions[i] = uffd.Region{Host: m.BaseHostVirtAddr, Size: m.Size, Base: m.BaseHostVirtAddr,
 			Source: s.image, SourceOff: int64(m.Offset)}
 	}
-	cfg := uffd.Config{Regions: regions, Workers: s.workers, Logf: s.logf}
+	cfg := uffd.Config{Regions: regions, Workers: s.workers, Logf: s.logf, Pid: pid}
 	if pid > 0 {
 		if pfd, err := unix.PidfdOpen(pid, 0); err == nil {
 			cfg.Pidfd = pfd // the handler owns it from New on
