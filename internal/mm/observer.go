@@ -149,9 +149,7 @@ func (h *Handle) ReadPage(addr uint64, dst []byte) PageKind {
 	case !ordinaryPage(p): // nothing, or the zero page
 		return PageNone
 	}
-	for i := range dst[:PageSize] {
-		dst[i] = p.ByteAt(uint64(i))
-	}
+	p.ReadAll(dst)
 	return PageData
 }
 
