@@ -57,6 +57,9 @@ type Config struct {
 	// StackLimit bounds the size a growsdown area may grow to on a fault
 	// below it (RLIMIT_STACK); 0 means 8 MiB, Linux's default.
 	StackLimit uint64
+	// StartBrk is where the heap starts (start_brk, and the initial
+	// brk); 0 means no heap: Brk cannot grow one below the space's base.
+	StartBrk uint64
 	// Hooks are test hooks; nil in production.
 	Hooks *Hooks
 }
@@ -100,6 +103,10 @@ type Space struct {
 
 	// closing is set under the write lock by Close; read locklessly.
 	closing atomic.Bool
+
+	// heap is the program break (brk.go): written under the space
+	// write lock, read locklessly by the listing.
+	heap struct{ start, brk atomic.Uint64 }
 }
 
 // New returns an empty space.
@@ -132,6 +139,8 @@ func New(c Config) (*Space, error) {
 	if s.stackLimit == 0 {
 		s.stackLimit = defaultStackLimit
 	}
+	s.heap.start.Store(c.StartBrk)
+	s.heap.brk.Store(c.StartBrk)
 	s.lock.Init()
 	return s, nil
 }
