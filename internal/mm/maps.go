@@ -22,8 +22,8 @@ type Mapping struct {
 	// zero for memory that maps no file.
 	File FileID
 	Path string
-	// Heap marks an anonymous area that reaches the heap's range
-	// [start_brk, brk] (vma_is_initial_heap), listed as "[heap]".
+	// Heap marks an anonymous area that overlaps the heap's range
+	// [start_brk, brk) (vma_is_initial_heap), listed as "[heap]".
 	Heap bool
 }
 
@@ -72,7 +72,7 @@ func (s *Space) Maps() []Mapping {
 		case e.obj != nil:
 			m.Offset = e.pgoff << pageShift
 		default:
-			m.Heap = brk != 0 && it.Start <= brk && it.End >= startBrk
+			m.Heap = it.Start < brk && it.End > startBrk
 		}
 		out = append(out, m)
 		return true
