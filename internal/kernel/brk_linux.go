@@ -110,10 +110,18 @@ func (e *Engine) Heap(off uint64) error {
 		return ErrNoBrk
 	}
 	base := startBrk - off
-	// The new arena: the region and a margin of RegionSize above it;
-	// below lies this binary's data, so no margin there.
-	const size = 2 * RegionSize
-	want := unsafe.Add(e.basePtr, int(base-e.base))
+	// The new arena: the region, a margin of RegionSize above it, and a
+	// small one below (this binary's data lies somewhere below; a script
+	// that reached it, even only to look, as mincore does, would answer
+	// for this host).
+	const lowMargin = 1 << 20
+	const size = 2*RegionSize + lowMargin
+	if base < lowMargin {
+		brkMu.Unlock()
+		return ErrNoBrk
+	}
+	lo := base - lowMargin
+	want := unsafe.Add(e.basePtr, int(lo-e.base))
 	p, err := unix.MmapPtr(-1, 0, want, size, unix.PROT_NONE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE|unix.MAP_FIXED_NOREPLACE)
 	if err != nil || p != want {
@@ -128,7 +136,7 @@ func (e *Engine) Heap(off uint64) error {
 		return err
 	}
 	e.heap = heapState{on: true, startBrk: startBrk, base: e.base, arenaLo: e.arenaLo, arenaHi: e.arenaHi, basePtr: e.basePtr}
-	e.base, e.basePtr, e.arenaLo, e.arenaHi = base, want, base, base+size
+	e.base, e.basePtr, e.arenaLo, e.arenaHi = base, unsafe.Add(want, lowMargin), lo, lo+size
 	return nil
 }
 

@@ -104,7 +104,13 @@ func Parse(line string) (Op, error) {
 		})
 	case "heap":
 		op.Kind = OpHeap
-		err = parseArgs(f[1:], 1, func(a []string) error { return num(a[0], &op.Off) })
+		err = parseArgs(f[1:], 1, func(a []string) error {
+			err := num(a[0], &op.Off)
+			if err == nil && (op.Off%0x1000 != 0 || op.Off >= 1<<30) {
+				err = fmt.Errorf("heap %#x: want a page offset in the region", op.Off)
+			}
+			return err
+		})
 	case "brk":
 		op.Kind = OpBrk
 		err = parseArgs(f[1:], 1, func(a []string) error { return num(a[0], &op.Off) })
