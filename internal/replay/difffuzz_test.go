@@ -69,6 +69,14 @@ func runOps(e script.Engine, src string, before func(i int, op script.Op)) ([]st
 // refused a call.
 func runKernel(t testing.TB, src string) (out []string, ok bool) {
 	t.Helper()
+	out, err := runKernelErr(t, src)
+	return out, err == nil
+}
+
+// runKernelErr is runKernel, saying why the engine refused:
+// kernel.ErrOutsideArena or kernel.ErrNoBrk.
+func runKernelErr(t testing.TB, src string) (out []string, refused error) {
+	t.Helper()
 	e, err := kernel.New()
 	if err != nil {
 		t.Fatal(err)
@@ -80,12 +88,14 @@ func runKernel(t testing.TB, src string) (out []string, ok bool) {
 	}()
 	out, err = runOps(e, src, nil)
 	if err != nil {
-		if errors.Is(err, kernel.ErrOutsideArena) || errors.Is(err, kernel.ErrNoBrk) {
-			return nil, false
+		for _, refused := range []error{kernel.ErrOutsideArena, kernel.ErrNoBrk} {
+			if errors.Is(err, refused) {
+				return nil, refused
+			}
 		}
 		t.Fatalf("kernel: %v\n%s", err, src)
 	}
-	return out, true
+	return out, nil
 }
 
 // touchReadsFirst reports whether the kernel engine's touch reads the

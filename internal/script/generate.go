@@ -33,7 +33,12 @@ func Generate(rng *rand.Rand, n int) string {
 	var sb strings.Builder
 	var head []string
 	if g.chance(20) {
+		// In the window, where mappings crowd it, or just past it,
+		// where it has room to grow.
 		g.heap, g.hasHeap = uint64(g.rng.IntN(g.pages))*page, true
+		if g.chance(50) {
+			g.heap = uint64(g.pages+g.rng.IntN(4)) * page
+		}
 		head = append(head, fmt.Sprintf("heap %s", g.num(g.heap)))
 	}
 	if g.chance(35) {
