@@ -132,10 +132,12 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				}
 				p = np
 			}
-		case p == nil || p.IsZero() || p.Shared || !p.Exclusive():
+		case p == nil || p.IsZero() || !p.Exclusive():
 			// Write fault: a new page, or a private copy of a page
 			// shared with the zero page, the page cache or another
 			// space (do_anonymous_page, do_cow_fault, wp_page_copy).
+			// A page-cache page is never exclusive: the cache holds
+			// a reference of its own while any slot maps it.
 			// The anon_vma comes first: do_cow_fault prepares it
 			// before it reads the file, so even a write past the
 			// end of the file leaves the area with one.
