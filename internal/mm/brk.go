@@ -83,7 +83,7 @@ func (x *session) brkLocked(addr uint64) bool {
 	}
 	// The growth must stay a page below the next area, or below its
 	// guard gap if it is a stack.
-	limit := newbrk + PageSize + stackGuardGap
+	limit := newbrk + PageSize + s.stackGuardGap
 	if limit < newbrk {
 		limit = ^uint64(0)
 	}
@@ -91,8 +91,8 @@ func (x *session) brkLocked(addr uint64) bool {
 		gapStart := it.Start
 		if it.Val.flags&VMGrowsDown != 0 {
 			gapStart = 0
-			if it.Start > stackGuardGap {
-				gapStart = it.Start - stackGuardGap
+			if it.Start > s.stackGuardGap {
+				gapStart = it.Start - s.stackGuardGap
 			}
 		}
 		if newbrk+PageSize > gapStart {

@@ -93,6 +93,7 @@ func (s *Space) config() Config {
 	return Config{
 		Base: s.base, End: s.end, MmapBase: s.mmapBase,
 		Mode: s.mode, Recycle: s.recycle, MaxAreas: s.maxAreas,
-		StackLimit: s.stackLimit,
+		StackLimit: s.stackLimit, StackGuardGap: s.stackGuardGap,
+		NoZeroPage: s.noZeroPage, OvercommitNever: s.overcommitNever,
 	}
 }

@@ -157,8 +157,8 @@ func (s *Space) mapLocked(x *session, addr, length uint64, vmf Flags, flags MapF
 			return 0, 0, syscall.EINVAL
 		}
 	}
-	if flags&MapNoReserve != 0 {
-		vmf |= VMNoReserve
+	if flags&MapNoReserve != 0 && !s.overcommitNever {
+		vmf |= VMNoReserve // honoured unless overcommit is never
 	}
 	// accountable_mapping: private writable memory is charged.
 	if vmf&(VMNoReserve|VMShared|VMWrite) == VMWrite {
@@ -250,8 +250,8 @@ func (s *Space) unmappedArea(x *session, addr, length uint64, fixed bool, vmf Fl
 		// Keep the guard gap below a stack (vm_start_gap).
 		if n := x.areaAt(end); n != nil && n.flags&VMGrowsDown != 0 {
 			guarded := uint64(0)
-			if end > stackGuardGap {
-				guarded = end - stackGuardGap
+			if end > s.stackGuardGap {
+				guarded = end - s.stackGuardGap
 			}
 			if guarded < hi {
 				if guarded < s.base+length {
@@ -274,8 +274,8 @@ func (s *Space) rangeFree(x *session, start, end uint64) bool {
 	}
 	gapEnd := it.Start
 	if it.Val.a.flags&VMGrowsDown != 0 {
-		if gapEnd > stackGuardGap {
-			gapEnd -= stackGuardGap
+		if gapEnd > s.stackGuardGap {
+			gapEnd -= s.stackGuardGap
 		} else {
 			gapEnd = 0
 		}

@@ -150,9 +150,23 @@ func (x *session) applyPageOps() {
 					src.Put()
 				case p == nil || p.IsZero():
 					slot.Store(pagetable.NewPage())
-				case p.Shared || !p.Exclusive():
-					slot.Store(p.Copy())
-					p.Put()
+				case !p.Exclusive():
+					// As a fault's copy (installCopy): installed only
+					// if p is still shared under the page-table lock.
+					// The area is write-locked, so no fault of this
+					// space races here; the lock orders this install
+					// against the faults of the spaces p is shared
+					// with, as in a fault.
+					np := p.Copy()
+					ptl := s.pt.PTL(pn)
+					ptl.Lock()
+					if p.Maps() > 1 {
+						slot.Store(np)
+						p.Put()
+					} else {
+						p.Redirty() // the other mapping went: reuse
+					}
+					ptl.Unlock()
 				default:
 					p.Redirty()
 				}
