@@ -125,6 +125,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 					if np = obj.page(a.objIndex(addr)); np == nil {
 						return ErrSigbus // filemap_fault past i_size
 					}
+					s.hook(HookFilePage, a)
 				}
 				if !slot.CompareAndSwap(nil, np) {
 					if obj != nil {

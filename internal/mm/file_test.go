@@ -422,3 +422,50 @@ func TestFileFaultUnderAreaLock(t *testing.T) {
 		t.Fatalf("stats before %+v after %+v: want 4 successes, no fallback", before, after)
 	}
 }
+
+// A fault that took a page from the page cache before a truncation made
+// it past the end installs it before the truncation's zap, never after:
+// the zap write-locks the area, which waits for the fault's read lock. So
+// the page is gone when Truncate returns, and the address is a SIGBUS.
+// (Zapping without the area lock leaves the stale page mapped past the
+// end; see docs/mutations.md.)
+func TestTruncateWaitsForFault(t *testing.T) {
+	f := newFile(2*pg, true, 0x61)
+	paused := make(chan struct{})
+	resume := make(chan struct{})
+	var armed atomic.Bool
+	s := newSpace(t, PerArea, true, &Hooks{At: func(p HookPoint, a *Area) {
+		if p == HookFilePage && armed.CompareAndSwap(true, false) {
+			close(paused)
+			<-resume
+		}
+	}})
+	mapFile(t, s, 0, 2, ro, MapPrivate, f, 0)
+	armed.Store(true)
+	faulted := make(chan error)
+	go func() { _, err := readByte(s, 1, 0); faulted <- err }()
+	<-paused // the fault holds page 1, inside the file
+	truncated := make(chan error, 1)
+	go func() { truncated <- Truncate(f, pg) }()
+	// Truncate cannot finish while the fault holds the area: its zap
+	// waits for the read lock. Give it time to show that it does not
+	// (a correct Truncate never returns here, so this cannot fail
+	// falsely; a Truncate that zaps without the area lock returns at
+	// once), then let the fault finish.
+	select {
+	case err := <-truncated:
+		close(resume)
+		t.Fatalf("Truncate returned (%v) while a fault on the area was in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(resume)
+	if err := <-faulted; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-truncated; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readByte(s, 1, 0); !errors.Is(err, ErrSigbus) {
+		t.Fatalf("after truncation the page past the end reads %v, want SIGBUS", err)
+	}
+}
