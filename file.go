@@ -67,21 +67,30 @@ func NewMemFile(id FileID, path string, size int64, writable bool) *MemFile {
 
 // osFile adapts an *os.File (OSFile).
 type osFile struct {
-	f    *os.File
-	id   FileID
-	r, w bool
+	f              *os.File
+	id             FileID
+	r, w           bool
+	noExec, noMmap bool
 }
 
 // OSFile adapts an open *os.File: its identity is its device and inode,
 // its path f.Name(), and its open mode says whether it may be mapped
-// shared and writable.
+// shared and writable; a file on a noexec mount (Linux) cannot be mapped
+// executable, and a directory cannot be mapped at all.
 func OSFile(f *os.File) (File, error) {
 	id, r, w, err := osIdent(f)
 	if err != nil {
 		return nil, err
 	}
-	return &osFile{f: f, id: id, r: r, w: w}, nil
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return &osFile{f: f, id: id, r: r, w: w, noExec: mountNoExec(f), noMmap: fi.IsDir()}, nil
 }
+
+func (o *osFile) NoExec() bool { return o.noExec }
+func (o *osFile) NoMmap() bool { return o.noMmap }
 
 func (o *osFile) ID() FileID     { return o.id }
 func (o *osFile) Path() string   { return o.f.Name() }

@@ -44,6 +44,11 @@ type File interface {
 	Writable() bool
 }
 
+// A File may also have NoExec() bool, true for a file on a noexec mount
+// (an executable mapping fails with EPERM and mprotect cannot add
+// PROT_EXEC later), and NoMmap() bool, true for a file that cannot be
+// mapped at all, such as a directory (ENODEV).
+
 // files is the page-cache registry: one object per FileID for as long as
 // some area maps it (the areas hold it; the registry only finds it).
 var files struct {

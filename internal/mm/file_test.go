@@ -63,6 +63,10 @@ func TestMapFileErrors(t *testing.T) {
 	rof := newFile(4*pg, false, 0)
 	wof := newFile(4*pg, true, 0)
 	wof.SetMode(false, true)
+	noexec := newFile(4*pg, true, 0)
+	noexec.SetNoExec(true)
+	nommap := newFile(4*pg, true, 0)
+	nommap.SetNoMmap(true)
 	for _, tc := range []struct {
 		name  string
 		off   uint64
@@ -83,6 +87,8 @@ func TestMapFileErrors(t *testing.T) {
 		{"no type", 0, pg, ro, 0, rwf, syscall.EINVAL},
 		{"no file", 0, pg, ro, MapPrivate, nil, syscall.EBADF},
 		{"zero length", 0, 0, ro, MapPrivate, rwf, syscall.EINVAL},
+		{"exec on a noexec mount", 0, pg, ProtRead | ProtExec, MapPrivate, noexec, syscall.EPERM},
+		{"no mmap operation", 0, pg, ro, MapPrivate, nommap, syscall.ENODEV},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSpace(t, PerArea, true, nil)
@@ -467,5 +473,17 @@ func TestTruncateWaitsForFault(t *testing.T) {
 	}
 	if _, err := readByte(s, 1, 0); !errors.Is(err, ErrSigbus) {
 		t.Fatalf("after truncation the page past the end reads %v, want SIGBUS", err)
+	}
+}
+
+// On a noexec mount a readable mapping is fine, but PROT_EXEC can never
+// be added (VM_MAYEXEC is gone).
+func TestFileNoExec(t *testing.T) {
+	f := newFile(pg, true, 0)
+	f.SetNoExec(true)
+	s := newSpace(t, PerArea, true, nil)
+	mapFile(t, s, 0, 1, ro, MapPrivate, f, 0)
+	if err := s.Protect(tbase, pg, ProtRead|ProtExec); !isErrno(err, syscall.EACCES) {
+		t.Fatalf("Protect(r-x) = %v, want EACCES", err)
 	}
 }

@@ -13,6 +13,8 @@ type MemFile struct {
 	path string
 	r, w bool
 
+	noExec, noMmap bool
+
 	mu   sync.Mutex
 	data []byte
 }
@@ -73,3 +75,15 @@ func (f *MemFile) Truncate(size int64) error {
 	}
 	return nil
 }
+
+// SetNoExec puts the file on a noexec mount (or takes it off).
+func (f *MemFile) SetNoExec(on bool) { f.noExec = on }
+
+// NoExec reports whether the file is on a noexec mount.
+func (f *MemFile) NoExec() bool { return f.noExec }
+
+// SetNoMmap makes the file one that cannot be mapped (ENODEV).
+func (f *MemFile) SetNoMmap(on bool) { f.noMmap = on }
+
+// NoMmap reports whether the file cannot be mapped.
+func (f *MemFile) NoMmap() bool { return f.noMmap }

@@ -111,6 +111,17 @@ func fileFlags(f File, vmf Flags, flags MapFlags, prot Prot, pgoff, length uint6
 		if !f.Readable() {
 			return 0, 0, syscall.EACCES
 		}
+		if nx, ok := f.(interface{ NoExec() bool }); ok && nx.NoExec() {
+			// path_noexec: on a noexec mount, no executable mapping now
+			// and none later (mprotect then fails with EACCES).
+			if vmf&VMExec != 0 {
+				return 0, 0, syscall.EPERM
+			}
+			vmf &^= VMMayExec
+		}
+		if nm, ok := f.(interface{ NoMmap() bool }); ok && nm.NoMmap() {
+			return 0, 0, syscall.ENODEV // can_mmap_file: no mmap operation
+		}
 		if vmf&VMGrowsDown != 0 {
 			return 0, 0, syscall.EINVAL
 		}
