@@ -42,6 +42,13 @@ func Truncate(f File, size int64) error { return mm.Truncate(f, size) }
 // back to f (msync).
 func WriteBack(f File) error { return mm.WriteBack(f) }
 
+// Evict writes f's dirty cached pages back and forgets its page cache. A
+// file's page cache otherwise lives as long as the process, as the
+// kernel keeps it after the last mapping goes: what a shared mapping
+// wrote shows in the next mapping of the file. Call Evict when no mapping
+// of f is left.
+func Evict(f File) error { return mm.Evict(f) }
+
 // Brk moves the program break to addr and returns the break after the
 // call, as brk(2) does: the new one on success, the old one when it
 // cannot move. Brk(0) reports the break.
