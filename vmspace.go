@@ -21,7 +21,10 @@
 //
 // Remap (mremap), Advise (madvise) and Fork (fork's dup_mmap) answer as
 // Linux does too, checked against the real kernel by a differential
-// fuzzer (internal/replay).
+// fuzzer (internal/replay). MapFile maps files (a File: an *os.File through
+// OSFile, or a MemFile), privately or shared, with a page cache per file
+// shared by every space, SIGBUS past the end of the file and Truncate;
+// Brk moves the program break of a heap placed with WithBrk or SetBrk.
 //
 // The locking protocol, the lock order and what protects each field are
 // documented in internal/mm, internal/arealock and internal/spacelock.
@@ -52,6 +55,7 @@ type MapFlags = mm.MapFlags
 
 const (
 	MapShared         = mm.MapShared
+	MapSharedValidate = mm.MapSharedValidate
 	MapPrivate        = mm.MapPrivate
 	MapFixed          = mm.MapFixed
 	MapAnonymous      = mm.MapAnonymous

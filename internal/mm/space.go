@@ -57,6 +57,9 @@ type Config struct {
 	// StackLimit bounds the size a growsdown area may grow to on a fault
 	// below it (RLIMIT_STACK); 0 means 8 MiB, Linux's default.
 	StackLimit uint64
+	// StartBrk is where the heap starts (start_brk, and the initial
+	// brk); 0 means no heap: Brk cannot grow one below the space's base.
+	StartBrk uint64
 	// StackGuardGap is the gap kept free below a growsdown area, in
 	// bytes (stack_guard_gap, the kernel's stack_guard_gap= boot
 	// parameter in pages); 0 means 256 pages, Linux's default.
@@ -125,6 +128,10 @@ type Space struct {
 
 	// closing is set under the write lock by Close; read locklessly.
 	closing atomic.Bool
+
+	// heap is the program break (brk.go): written under the space
+	// write lock, read locklessly by the listing.
+	heap struct{ start, brk atomic.Uint64 }
 }
 
 // New returns an empty space.
@@ -157,6 +164,8 @@ func New(c Config) (*Space, error) {
 	if s.stackLimit == 0 {
 		s.stackLimit = defaultStackLimit
 	}
+	s.heap.start.Store(c.StartBrk)
+	s.heap.brk.Store(c.StartBrk)
 	s.stackGuardGap = c.StackGuardGap
 	if s.stackGuardGap == 0 {
 		s.stackGuardGap = defaultStackGuardGap
