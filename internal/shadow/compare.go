@@ -1,0 +1,75 @@
+package shadow
+
+import "strings"
+
+// render lists the mirror as /proc/PID/maps would show it: anonymous
+// areas as the kernel shows them, placeholders with the file identity and
+// offset they stand for.
+func (s *space) render() []Line {
+	ms := s.sp.Maps()
+	out := make([]Line, 0, len(ms))
+	for _, m := range ms {
+		perms := m.Perms()
+		l := Line{Start: m.Start, End: m.End, Dev: "00:00"}
+		if fr, ok := s.files.lookup(m.Start); ok {
+			c := "s"
+			if fr.Private {
+				c = "p"
+			}
+			l.Perms = perms[:3] + c
+			l.Offset = fr.Offset + (m.Start - fr.Start)
+			l.Dev, l.Inode, l.Path = fr.Dev, fr.Inode, fr.Path
+		} else if m.Shared {
+			l.Perms, l.Dev, l.Path = perms, "00:01", "/dev/zero (deleted)"
+		} else {
+			l.Perms = perms
+			if m.Flags&vmGrowsDown != 0 {
+				l.Path = "[stack]"
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// normalize drops what the comparison leaves out of the kernel's lines:
+// areas above the user range ([vsyscall]), and the shmem inode and page
+// offset of shared anonymous areas, which vmspace does not number.
+func normalize(lines []Line) []Line {
+	out := make([]Line, 0, len(lines))
+	for _, l := range lines {
+		if l.End > userEnd {
+			continue
+		}
+		if l.Perms[3] == 's' && strings.HasPrefix(l.Path, "/dev/zero") {
+			l.Offset, l.Inode, l.Dev = 0, 0, "00:01"
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// same compares two lines on what the listing says of a layout: range,
+// permissions, shared/private, offset and dev:inode (not the name).
+func same(a, b Line) bool {
+	return a.Start == b.Start && a.End == b.End && a.Perms == b.Perms &&
+		a.Offset == b.Offset && a.Dev == b.Dev && a.Inode == b.Inode
+}
+
+// firstDiff returns the index of the first line where the mirror's layout
+// and the kernel's differ, or -1.
+func firstDiff(mine, kernel []Line) int {
+	for i := 0; i < len(mine) || i < len(kernel); i++ {
+		if i >= len(mine) || i >= len(kernel) || !same(mine[i], kernel[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func lineAt(ls []Line, i int) string {
+	if i < len(ls) {
+		return ls[i].String()
+	}
+	return "(no line)"
+}

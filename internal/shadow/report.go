@@ -1,0 +1,59 @@
+package shadow
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Report counts what a shadow run mirrored, compared and could not know.
+type Report struct {
+	Mirrored      int // layout calls applied to vmspace (N)
+	Compared      int // layouts compared with /proc/PID/maps (M)
+	Disagreements int // D
+
+	// What the mirror took from /proc/PID/maps instead of mirroring.
+	Seeds          int // spaces built from /proc/PID/maps (exec, and resyncs)
+	SeedFileAreas  int // file areas taken from maps at a seed (held as placeholders)
+	SeedSpecial    int // [vdso], [vvar]... taken from maps
+	SeedAnonAreas  int // anonymous areas (stack, bss, heap) taken from maps
+	FileMaps       int // file mmaps mirrored as placeholders (no file mappings in vmspace yet)
+	FileErrors     int // failed file mmaps whose errno only the file can tell (taken from the kernel)
+	StackGrowths   int // stack growth by faults, mirrored by a fault below the stack
+	WrittenFaults  int // areas given their anon_vma by a write fault after pagemap showed a written page
+	WrittenMissed  int // written pages the mirror could not fault (area not writable there)
+	Concurrent     int // calls whose order against another thread's is uncertain
+	SkippedCompare int // comparisons left out because another thread was inside a layout call
+	Forks          int // forked children given Space.Fork of their parent
+	SharedVM       int // clone/vfork with CLONE_VM: the child shares its parent's mirror
+	Execs          int
+	Resyncs        int            // mirrors rebuilt after a disagreement (--keep-going)
+	Unmirrored     map[string]int // successful layout calls not mirrored (mirror rebuilt from maps)
+}
+
+// notes writes what the run took from the kernel rather than mirrored,
+// one "shadow: note:" line each, before the final line.
+func (r *Report) notes(w io.Writer) {
+	fmt.Fprintf(w, "shadow: note: %d spaces built from /proc/PID/maps (%d execs, %d resyncs): %d anonymous areas, %d file areas, %d special areas ([vdso], [vvar]) taken from the kernel\n",
+		r.Seeds, r.Execs, r.Resyncs, r.SeedAnonAreas, r.SeedFileAreas, r.SeedSpecial)
+	fmt.Fprintf(w, "shadow: note: %d file mmaps mirrored as placeholders (shared anonymous areas carrying the file's dev:inode/offset), %d file mmap errors taken from the kernel\n",
+		r.FileMaps, r.FileErrors)
+	fmt.Fprintf(w, "shadow: note: %d stack growths and %d written areas (pagemap) faulted into the mirror, %d written pages not faultable\n",
+		r.StackGrowths, r.WrittenFaults, r.WrittenMissed)
+	fmt.Fprintf(w, "shadow: note: %d forks (Space.Fork), %d CLONE_VM children sharing a mirror, %d calls concurrent with another thread's, %d comparisons skipped for that\n",
+		r.Forks, r.SharedVM, r.Concurrent, r.SkippedCompare)
+	if len(r.Unmirrored) > 0 {
+		var parts []string
+		for n, c := range r.Unmirrored {
+			parts = append(parts, fmt.Sprintf("%s %d", n, c))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "shadow: note: layout calls not mirrored (mirror rebuilt from maps after each): %s\n", strings.Join(parts, ", "))
+	}
+}
+
+// Final returns the last line of a run.
+func (r *Report) Final() string {
+	return fmt.Sprintf("shadow: %d calls mirrored, %d layouts compared, %d disagreements", r.Mirrored, r.Compared, r.Disagreements)
+}

@@ -1,0 +1,274 @@
+package shadow
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+
+	"github.com/vmspace/vmspace"
+)
+
+const pageSize = vmspace.PageSize
+
+// vmGrowsDown is VM_GROWSDOWN in an area's flags.
+const vmGrowsDown vmspace.Flags = 0x100
+
+// userEnd is the end of x86-64's user range (TASK_SIZE_MAX); areas above
+// it ([vsyscall]) are the kernel's and outside any Space.
+const userEnd = 1<<47 - pageSize
+
+func pageAlign(n uint64) uint64 { return (n + pageSize - 1) &^ (pageSize - 1) }
+
+// space is the mirror of one process's address space: a vmspace.Space and
+// what the shadow knows beside it. The tasks sharing an mm (threads,
+// CLONE_VM children) share one space. Only the tracing goroutine touches
+// it.
+type space struct {
+	sp    *vmspace.Space
+	files fileSet // placeholder ranges standing for file and special areas
+
+	mmapBase uint64 // the kernel's mmap_base as read at exec
+	startBrk uint64 // mm->start_brk
+	brk      uint64 // mm->brk as the mirror computes it
+	// kernelBrk is the kernel's last answer to brk (0 before one): a
+	// rebuilt mirror takes it as its brk.
+	kernelBrk uint64
+
+	// written holds the kernel areas (start, end) already known to hold a
+	// written page, whose mirror was given its anon_vma.
+	written map[[2]uint64]bool
+
+	inflight int // tasks of this space between entry and exit of a layout call
+	users    int // tasks using this space
+}
+
+func (s *space) close() {
+	if s.sp != nil {
+		s.sp.Close()
+		s.sp = nil
+	}
+}
+
+// fork returns the child's mirror as fork makes it (dup_mmap).
+func (s *space) fork() (*space, error) {
+	c, err := s.sp.Fork()
+	if err != nil {
+		return nil, err
+	}
+	w := make(map[[2]uint64]bool, len(s.written))
+	for k, v := range s.written {
+		w[k] = v
+	}
+	return &space{sp: c, files: s.files.clone(), mmapBase: s.mmapBase, startBrk: s.startBrk, brk: s.brk, written: w}, nil
+}
+
+// mmapBaseOf guesses the kernel's mmap_base from a layout made by exec: the
+// kernel placed the interpreter (or, for a static binary, the vDSO) top
+// down from mmap_base, so the highest end below the stack is mmap_base.
+func mmapBaseOf(lines []Line) uint64 {
+	stack := uint64(userEnd)
+	for _, l := range lines {
+		if l.Path == "[stack]" {
+			stack = l.Start
+		}
+	}
+	var base uint64
+	for _, l := range lines {
+		if l.End <= stack && l.End > base {
+			base = l.End
+		}
+	}
+	if base == 0 {
+		base = stack
+	}
+	return base
+}
+
+// seed builds a space from the kernel's layout of pid, as exec left it (or
+// as it is, for a resync). Anonymous areas are mapped as such, with an
+// anon_vma where pagemap shows a written page; file and special areas
+// become placeholders. mmapBase 0 means "guess it from lines".
+func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
+	if mmapBase == 0 {
+		mmapBase = mmapBaseOf(lines)
+	}
+	sp, err := vmspace.New(vmspace.WithMmapBase(mmapBase))
+	if err != nil {
+		return nil, err
+	}
+	s := &space{sp: sp, mmapBase: mmapBase, written: map[[2]uint64]bool{}}
+	r.Seeds++
+	var prevEnd uint64
+	var prevProt vmspace.Prot
+	for _, l := range lines {
+		if l.End > userEnd {
+			continue
+		}
+		prot := permsProt(l.Perms)
+		length := l.End - l.Start
+		switch {
+		case l.anon() && l.Perms[3] == 's':
+			_, err = sp.Map(l.Start, length, prot, vmspace.MapShared|vmspace.MapAnonymous|vmspace.MapFixed)
+			r.SeedAnonAreas++
+		case l.anon() && l.Path == "[stack]":
+			_, err = sp.Map(l.Start, length, prot, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed|vmspace.MapGrowsDown)
+			if err == nil && prot&vmspace.ProtWrite != 0 {
+				err = sp.Fault(l.End-pageSize, vmspace.Write) // a stack always has an anon_vma
+			}
+			r.SeedAnonAreas++
+		case l.anon():
+			err = s.seedAnon(pid, l, prot, l.Start == prevEnd && prot == prevProt)
+			r.SeedAnonAreas++
+		default:
+			_, err = sp.Map(l.Start, length, prot, vmspace.MapShared|vmspace.MapAnonymous|vmspace.MapFixed)
+			s.files.add(l.Start, l.End, fileInfo{Offset: l.Offset, Dev: l.Dev, Inode: l.Inode, Path: l.Path, Private: l.Perms[3] == 'p'})
+			if l.special() {
+				r.SeedSpecial++
+			} else {
+				r.SeedFileAreas++
+			}
+		}
+		if err != nil {
+			sp.Close()
+			return nil, fmt.Errorf("building the mirror of %d from its maps line %q: %v", pid, l, err)
+		}
+		prevEnd, prevProt = l.End, prot
+	}
+	return s, nil
+}
+
+// seedAnon maps one private anonymous area of a seed. The kernel shows it
+// apart from its neighbours, so it must not merge with the one below
+// (mapped just before): when both have the same protection it is mapped
+// with another one first, given its anon_vma by a write fault if the
+// process wrote to it, and only then set to its protection, which merges
+// no more than the kernel's areas did (two anon_vmas never merge). Areas
+// the kernel keeps apart for flags a listing does not show (VM_ACCOUNT...)
+// may still merge here: the first comparison reports it.
+func (s *space) seedAnon(pid int, l Line, prot vmspace.Prot, sameAsPrev bool) error {
+	w, werr := firstWritten(pid, l.Start, l.End)
+	written := werr == nil && w != 0
+	tmp := prot
+	if written && prot&vmspace.ProtWrite == 0 {
+		tmp = prot | vmspace.ProtWrite
+	} else if sameAsPrev {
+		tmp = prot ^ vmspace.ProtExec
+	}
+	if _, err := s.sp.Map(l.Start, l.End-l.Start, tmp, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
+		return err
+	}
+	if written {
+		if err := s.sp.Fault(w, vmspace.Write); err != nil {
+			return err
+		}
+		s.written[[2]uint64{l.Start, l.End}] = true
+	}
+	if tmp != prot {
+		return s.sp.Protect(l.Start, l.End-l.Start, prot)
+	}
+	return nil
+}
+
+// permsProt turns "rwxp" into a protection.
+func permsProt(p string) vmspace.Prot {
+	var prot vmspace.Prot
+	if p[0] == 'r' {
+		prot |= vmspace.ProtRead
+	}
+	if p[1] == 'w' {
+		prot |= vmspace.ProtWrite
+	}
+	if p[2] == 'x' {
+		prot |= vmspace.ProtExec
+	}
+	return prot
+}
+
+// Bits of a /proc/PID/pagemap entry (Documentation/admin-guide/mm/pagemap.rst).
+const (
+	pmPresent   = 1 << 63
+	pmSwapped   = 1 << 62
+	pmFile      = 1 << 61 // file page or shared anonymous
+	pmExclusive = 1 << 56 // mapped exactly once
+)
+
+// firstWritten returns the first page of [start, end) that the process
+// wrote to, or 0: a swapped page, or a present anonymous page mapped only
+// here. The shared zero page (a read of untouched memory) is present but
+// neither file nor exclusive, so it does not count. Not exact: an
+// anonymous page still shared with a fork relative after a write is not
+// exclusive (the mirror has that area's anon_vma from Fork already), a
+// written page that reclaim dropped (after MADV_FREE) leaves the anon_vma
+// but no trace here, and a read fault on THP-eligible memory gives an
+// anon_vma with only the huge zero page to show.
+func firstWritten(pid int, start, end uint64) (uint64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	const chunk = 8192 // pages per read
+	buf := make([]byte, 8*chunk)
+	for a := start; a < end; {
+		n := min((end-a)/pageSize, chunk)
+		b := buf[:8*n]
+		if _, err := f.ReadAt(b, int64(a/pageSize*8)); err != nil {
+			return 0, err
+		}
+		for i := uint64(0); i < n; i++ {
+			e := binary.LittleEndian.Uint64(b[8*i:])
+			if e&pmSwapped != 0 || e&(pmPresent|pmFile|pmExclusive) == pmPresent|pmExclusive {
+				return a + i*pageSize, nil
+			}
+		}
+		a += n * pageSize
+	}
+	return 0, nil
+}
+
+// catchUp brings the mirror up to what the process did without system
+// calls since the last call, as the kernel's layout after this call
+// shows it: stack growth by faults, and writes that gave areas their
+// anon_vma (which decide later merges).
+func (s *space) catchUp(pid int, lines []Line, r *Report) {
+	for _, l := range lines {
+		if l.End > userEnd || !l.anon() || l.Perms[3] != 'p' {
+			continue
+		}
+		if l.Path == "[stack]" {
+			if m, ok := s.areaAt(l.End - 1); ok && m.Flags&vmGrowsDown != 0 && m.Start > l.Start {
+				// The kernel grew the stack on faults below it
+				// (expand_stack); the same fault grows the mirror's.
+				if s.sp.Fault(l.Start, vmspace.Write) == nil {
+					r.StackGrowths++
+				}
+			}
+			continue
+		}
+		k := [2]uint64{l.Start, l.End}
+		if s.written[k] || l.Perms[1] != 'w' {
+			continue
+		}
+		w, err := firstWritten(pid, l.Start, l.End)
+		if err != nil || w == 0 {
+			continue
+		}
+		switch err := s.sp.Fault(w, vmspace.Write); {
+		case err == nil:
+			r.WrittenFaults++
+			s.written[k] = true
+		case isAccErr(err):
+			r.WrittenMissed++
+			s.written[k] = true
+		}
+	}
+}
+
+func (s *space) areaAt(addr uint64) (vmspace.Mapping, bool) {
+	for _, m := range s.sp.Maps() {
+		if m.Start <= addr && addr < m.End {
+			return m, true
+		}
+	}
+	return vmspace.Mapping{}, false
+}

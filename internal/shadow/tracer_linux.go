@@ -1,0 +1,448 @@
+//go:build linux && amd64
+
+package shadow
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmspace/vmspace"
+)
+
+// Options configure Run.
+type Options struct {
+	Args                  []string // the command and its arguments
+	Stdin, Stdout, Stderr *os.File // the program's; nil means the shadow's own
+	Out                   io.Writer
+	KeepGoing             bool                            // after a disagreement, rebuild the mirror and go on
+	Trace                 bool                            // print every mirrored call
+	afterMirror           func(sp *vmspace.Space, c Call) // test hook: runs after a call is mirrored
+}
+
+// task is one traced thread.
+type task struct {
+	tid    int
+	sp     *space
+	fresh  bool // auto-attached, its first SIGSTOP not seen yet
+	inCall bool // between a syscall-entry and its exit stop
+	entry  Call
+	layout bool // the call in progress is a layout call counted in sp.inflight
+	conc   bool // that call overlapped another thread's layout call
+}
+
+// tracer holds a run's state. All of it belongs to the one goroutine
+// (locked to its thread: ptrace requests must come from the tracing
+// thread) that runs the loop.
+type tracer struct {
+	o       Options
+	r       Report
+	tasks   map[int]*task
+	early   map[int]bool // children stopped before their parent's fork event
+	stopped bool         // a disagreement without --keep-going: mirroring stopped
+}
+
+// ptraceOptions: syscall stops marked (SIGTRAP|0x80), children traced from
+// birth, exec reported, and the tracees killed if the shadow dies.
+const ptraceOptions = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK |
+	unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_EXITKILL
+
+// Run runs the command under ptrace, mirrors its layout calls into
+// vmspace and compares after each. It returns the report and the
+// program's exit status (128+signal when a signal killed it).
+func Run(o Options) (*Report, int, error) {
+	if len(o.Args) == 0 {
+		return nil, 0, errors.New("no command")
+	}
+	if o.Out == nil {
+		o.Out = os.Stderr
+	}
+	path, err := exec.LookPath(o.Args[0])
+	if err != nil {
+		return nil, 0, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	pick := func(f, d *os.File) *os.File {
+		if f != nil {
+			return f
+		}
+		return d
+	}
+	attr := &os.ProcAttr{
+		Files: []*os.File{pick(o.Stdin, os.Stdin), pick(o.Stdout, os.Stdout), pick(o.Stderr, os.Stderr)},
+		Sys:   &syscall.SysProcAttr{Ptrace: true},
+	}
+	proc, err := os.StartProcess(path, o.Args, attr)
+	if err != nil {
+		return nil, 0, fmt.Errorf("starting %s under ptrace: %w", o.Args[0], err)
+	}
+	pid := proc.Pid
+	t := &tracer{o: o, tasks: map[int]*task{}, early: map[int]bool{}, r: Report{Unmirrored: map[string]int{}}}
+
+	// The child stops with SIGTRAP after its execve (PTRACE_TRACEME).
+	var ws unix.WaitStatus
+	if _, err := waitRetry(pid, &ws); err != nil {
+		return nil, 0, err
+	}
+	if !ws.Stopped() {
+		return nil, 0, fmt.Errorf("%s: did not stop after exec (status %#x)", o.Args[0], uint32(ws))
+	}
+	if err := unix.PtraceSetOptions(pid, ptraceOptions); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return nil, 0, fmt.Errorf("PTRACE_SETOPTIONS: %w", err)
+	}
+	root := &task{tid: pid}
+	t.tasks[pid] = root
+	if err := t.exec(root); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return nil, 0, err
+	}
+	code := t.loop(pid, root)
+	t.r.notes(o.Out)
+	fmt.Fprintln(o.Out, t.r.Final())
+	return &t.r, code, nil
+}
+
+func waitRetry(pid int, ws *unix.WaitStatus) (int, error) {
+	for {
+		wpid, err := unix.Wait4(pid, ws, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		return wpid, err
+	}
+}
+
+// loop runs the tracees until none is left and returns the root's exit
+// status.
+func (t *tracer) loop(rootPid int, root *task) int {
+	code := 0
+	t.resume(root, 0)
+	for {
+		var ws unix.WaitStatus
+		wpid, err := waitRetry(-1, &ws)
+		if err != nil { // ECHILD: every tracee is gone
+			return code
+		}
+		tk := t.tasks[wpid]
+		switch {
+		case ws.Exited() || ws.Signaled():
+			if wpid == rootPid {
+				if ws.Exited() {
+					code = ws.ExitStatus()
+				} else {
+					code = 128 + int(ws.Signal())
+				}
+			}
+			if tk != nil {
+				t.leave(tk)
+				delete(t.tasks, wpid)
+			}
+		case !ws.Stopped():
+		case tk == nil:
+			// A new child can report its first stop before its
+			// parent's fork event: hold it until the event says
+			// which mirror it gets.
+			t.early[wpid] = true
+		case ws.StopSignal() == unix.SIGTRAP|0x80:
+			t.syscallStop(tk)
+			t.resume(tk, 0)
+		case ws.StopSignal() == unix.SIGTRAP && ws.TrapCause() > 0:
+			t.event(tk, ws.TrapCause())
+			t.resume(tk, 0)
+		case tk.fresh && ws.StopSignal() == unix.SIGSTOP:
+			tk.fresh = false
+			t.resume(tk, 0)
+		case groupStop(tk.tid):
+			// A non-seized tracee cannot be left in a group-stop
+			// (PTRACE_LISTEN needs PTRACE_SEIZE): it goes on, so a
+			// stopped program keeps running under the shadow.
+			t.resume(tk, 0)
+		default:
+			t.resume(tk, int(ws.StopSignal())) // deliver the signal as untraced
+		}
+	}
+}
+
+func (t *tracer) resume(tk *task, sig int) {
+	_ = unix.PtraceSyscall(tk.tid, sig) // ESRCH: killed meanwhile; its exit comes
+}
+
+// leave drops a task from its mirror.
+func (t *tracer) leave(tk *task) {
+	if tk.sp == nil {
+		return
+	}
+	if tk.layout {
+		tk.sp.inflight--
+	}
+	tk.sp.users--
+	if tk.sp.users == 0 {
+		tk.sp.close()
+	}
+	tk.sp = nil
+}
+
+// exec gives a task that has just exec'd a fresh mirror built from its
+// maps, and compares it at once.
+func (t *tracer) exec(tk *task) error {
+	t.leave(tk)
+	lines, err := readMaps(tk.tid)
+	if err != nil {
+		return err
+	}
+	sb, err := readStartBrk(tk.tid)
+	if err != nil {
+		return err
+	}
+	s, err := seed(tk.tid, lines, 0, &t.r)
+	if err != nil {
+		return err
+	}
+	s.startBrk, s.brk = sb, sb
+	s.users = 1
+	tk.sp = s
+	tk.inCall, tk.layout, tk.conc = false, false, false
+	t.r.Execs++
+	if !t.stopped {
+		t.compare(tk, Call{Pid: tk.tid, Nr: sysExecve}, lines, 0, true)
+	}
+	return nil
+}
+
+// syscallStop handles a syscall-entry or -exit stop.
+func (t *tracer) syscallStop(tk *task) {
+	in, err := getSyscallInfo(tk.tid)
+	if err != nil {
+		return
+	}
+	switch in.op {
+	case opEntry:
+		tk.inCall = true
+		tk.entry = Call{Pid: tk.tid, Nr: in.nr, Args: in.args}
+		tk.layout = mirrored(in.nr) || layoutChanging(in.nr, in.args)
+		tk.conc = false
+		if tk.layout {
+			s := tk.sp
+			s.inflight++
+			if s.inflight > 1 {
+				// Two threads of one mm inside layout calls: their
+				// order in the kernel is unknown.
+				for _, o := range t.tasks {
+					if o.sp == s && o.layout {
+						o.conc = true
+					}
+				}
+			}
+		}
+	case opExit:
+		if !tk.inCall {
+			return
+		}
+		tk.inCall = false
+		c := tk.entry
+		c.Ret = in.rval
+		if !tk.layout {
+			return
+		}
+		tk.layout = false
+		tk.sp.inflight--
+		if t.stopped {
+			return
+		}
+		switch {
+		case c.Nr == sysPkeyMprotect && int32(c.Args[3]) != -1, !mirrored(c.Nr):
+			if c.Err() == 0 {
+				t.r.Unmirrored[c.name()]++
+				t.resync(tk)
+			}
+		default:
+			t.mirror(tk, c)
+		}
+	}
+}
+
+// mirror applies one layout call to the task's mirror and compares.
+func (t *tracer) mirror(tk *task, c Call) {
+	s := tk.sp
+	lines, err := readMaps(tk.tid)
+	if err != nil {
+		return // the process is going away
+	}
+	s.catchUp(tk.tid, lines, &t.r)
+	ret, taken, err := s.apply(c, tk.conc, &t.r)
+	if t.o.afterMirror != nil {
+		t.o.afterMirror(s.sp, c)
+	}
+	if c.Nr == sysBrk {
+		s.kernelBrk = uint64(c.Ret)
+	}
+	t.r.Mirrored++
+	if tk.conc {
+		t.r.Concurrent++
+	}
+	if t.o.Trace {
+		fmt.Fprintf(t.o.Out, "shadow: trace: %s; vmspace %s\n", c, retString(ret))
+	}
+	if err != nil {
+		t.disagree(tk, c, fmt.Sprintf("vmspace failed: %v", err), nil, nil, -1)
+		return
+	}
+	if taken {
+		ret = c.Ret
+	}
+	if s.inflight > 0 {
+		t.r.SkippedCompare++
+		if ret != c.Ret {
+			t.disagree(tk, c, fmt.Sprintf("vmspace answered %s, kernel %s", retString(ret), retString(c.Ret)), nil, nil, -1)
+		}
+		return
+	}
+	t.compare(tk, c, lines, ret, taken)
+}
+
+// compare checks the mirror's answer and layout against the kernel's.
+func (t *tracer) compare(tk *task, c Call, lines []Line, ret int64, taken bool) {
+	mine, kern := tk.sp.render(), normalize(lines)
+	t.r.Compared++
+	i := firstDiff(mine, kern)
+	answer := taken || c.Nr == sysExecve || ret == c.Ret
+	if i < 0 && answer {
+		return
+	}
+	what := "same answer"
+	if !answer {
+		what = fmt.Sprintf("vmspace answered %s, kernel %s", retString(ret), retString(c.Ret))
+	}
+	t.disagree(tk, c, what, mine, kern, i)
+}
+
+func (t *tracer) disagree(tk *task, c Call, what string, mine, kern []Line, i int) {
+	t.r.Disagreements++
+	call := c.String()
+	if c.Nr == sysExecve {
+		call = fmt.Sprintf("[pid %d] exec (mirror built from maps)", c.Pid)
+	}
+	msg := fmt.Sprintf("shadow: disagreement after %s: %s", call, what)
+	if i >= 0 {
+		msg += fmt.Sprintf("; vmspace has %d areas, kernel %d; first differing maps line %d: vmspace %q, kernel %q",
+			len(mine), len(kern), i+1, lineAt(mine, i), lineAt(kern, i))
+	}
+	fmt.Fprintln(t.o.Out, msg)
+	if t.o.KeepGoing {
+		t.resync(tk)
+		t.r.Resyncs++
+		return
+	}
+	t.stopped = true
+}
+
+// resync rebuilds a task's mirror from the kernel's layout, in place, so
+// every task sharing it follows.
+func (t *tracer) resync(tk *task) {
+	s := tk.sp
+	lines, err := readMaps(tk.tid)
+	if err != nil {
+		return
+	}
+	ns, err := seed(tk.tid, lines, s.mmapBase, &t.r)
+	if err != nil {
+		fmt.Fprintf(t.o.Out, "shadow: rebuilding the mirror of %d: %v\n", tk.tid, err)
+		t.stopped = true
+		return
+	}
+	s.sp.Close()
+	s.sp, s.files, s.written = ns.sp, ns.files, ns.written
+	if s.kernelBrk != 0 {
+		s.brk = s.kernelBrk
+	}
+}
+
+// Bits of clone's flags.
+const cloneVM = 0x100
+
+// event handles a PTRACE_EVENT stop: a new task, or an exec.
+func (t *tracer) event(tk *task, cause int) {
+	switch cause {
+	case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
+		msg, err := unix.PtraceGetEventMsg(tk.tid)
+		if err != nil {
+			return
+		}
+		child := int(msg)
+		var flags uint64
+		switch tk.entry.Nr {
+		case sysClone:
+			flags = tk.entry.Args[0]
+		case sysClone3:
+			flags, _ = peekUint64(tk.tid, tk.entry.Args[0]) // clone_args.flags
+		case sysVfork:
+			flags = cloneVM
+		}
+		if cause == unix.PTRACE_EVENT_VFORK {
+			flags |= cloneVM
+		}
+		ct := &task{tid: child, fresh: true}
+		if flags&cloneVM != 0 {
+			ct.sp = tk.sp
+			t.r.SharedVM++
+		} else if !t.stopped {
+			if lines, err := readMaps(tk.tid); err == nil {
+				tk.sp.catchUp(tk.tid, lines, &t.r)
+			}
+			cs, err := tk.sp.fork()
+			if err != nil {
+				fmt.Fprintf(t.o.Out, "shadow: Space.Fork for %d: %v\n", child, err)
+				t.stopped = true
+			} else {
+				ct.sp = cs
+				t.r.Forks++
+				t.r.Mirrored++
+				if lines, err := readMaps(child); err == nil {
+					t.compare(ct, Call{Pid: child, Nr: sysFork, Ret: int64(child)}, lines, int64(child), true)
+				}
+			}
+		}
+		if ct.sp == nil { // mirroring stopped: an empty stand-in
+			ct.sp = &space{}
+		}
+		ct.sp.users++
+		t.tasks[child] = ct
+		if t.early[child] {
+			delete(t.early, child)
+			ct.fresh = false
+			t.resume(ct, 0)
+		}
+	case unix.PTRACE_EVENT_EXEC:
+		msg, _ := unix.PtraceGetEventMsg(tk.tid)
+		if former := int(msg); former != tk.tid {
+			// A thread other than the leader exec'd: it takes the
+			// leader's thread ID, and the old leader is gone
+			// without an exit report.
+			if ft := t.tasks[former]; ft != nil {
+				t.leave(tk)
+				delete(t.tasks, former)
+				ft.tid = tk.tid
+				t.tasks[tk.tid] = ft
+				tk = ft
+			}
+		}
+		if t.stopped {
+			t.leave(tk)
+			tk.sp = &space{users: 1}
+			return
+		}
+		if err := t.exec(tk); err != nil {
+			fmt.Fprintf(t.o.Out, "shadow: after exec of %d: %v\n", tk.tid, err)
+			t.stopped = true
+		}
+	}
+}
