@@ -1,0 +1,109 @@
+// anon.c: a small program for the shadow's tests. It changes its layout
+// with anonymous memory only (mmap, munmap, mprotect, mremap, madvise,
+// brk), writes to some of it between calls (so areas get anon_vmas that
+// decide later merges), forks a child that changes its own copy, and with
+// "exec" as its first argument runs itself again through execve, with
+// "threads" it first runs four threads that map and unmap at once.
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PG 4096UL
+
+static void churn(int round) {
+	char *a = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (a == MAP_FAILED) exit(10);
+	a[0] = 1;                       /* anon_vma for a */
+	mprotect(a + 4 * PG, 4 * PG, PROT_READ);
+	mprotect(a + 4 * PG, 4 * PG, PROT_READ | PROT_WRITE); /* merges back */
+	char *b = mmap(a - 8 * PG, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	(void)b;                        /* merges with a: b has no anon_vma */
+	/* Two areas written apart get two anon_vmas and never merge, even
+	 * with equal protections: the mirror must learn of the writes. */
+	char *x = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *y = mmap(x - 2 * PG, 2 * PG, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	x[0] = 1;
+	y[0] = 1;
+	mprotect(y, 2 * PG, PROT_READ | PROT_WRITE);
+	munmap(y, 4 * PG);
+	munmap(a + 2 * PG, PG);
+	char *c = mremap(a + 8 * PG, 4 * PG, 64 * PG, MREMAP_MAYMOVE);
+	if (c == MAP_FAILED) exit(11);
+	c[63 * PG] = 2;
+	madvise(c, 64 * PG, MADV_DONTNEED);
+	madvise(a, 2 * PG, MADV_DONTFORK);
+	char *g = mmap(NULL, 3 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	mprotect(g + PG, PG, PROT_READ | PROT_WRITE);
+	g[PG] = 3;
+	/* errors the kernel answers: EINVAL for an unaligned address, ENOMEM for a hole */
+	munmap(a + 1, PG);
+	mprotect((void *)(16 * PG), PG, PROT_READ);
+	madvise(a, PG, 9999);
+	void *h = sbrk(0);
+	sbrk(5 * PG + round);
+	memset(h, 1, 5 * PG);
+	sbrk(-2 * (long)PG);
+	munmap(c, 64 * PG);
+	if (round == 0) munmap(g, 3 * PG);
+}
+
+static volatile int got;
+static void on_usr1(int sig) { got = sig; }
+
+/* grow_stack touches stack below the area exec made: the kernel grows it
+ * on the fault, with no system call. */
+static int grow_stack(int depth) {
+	volatile char buf[64 * 1024];
+	memset((char *)buf, depth, sizeof buf);
+	return depth ? grow_stack(depth - 1) + buf[100] : buf[7];
+}
+
+static void *worker(void *arg) {
+	for (int i = 0; i < 50; i++) {
+		char *p = mmap(NULL, (1 + i % 3) * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		p[0] = 1;
+		mprotect(p, PG, PROT_READ);
+		munmap(p, (1 + i % 3) * PG);
+	}
+	return arg;
+}
+
+int main(int argc, char **argv) {
+	signal(SIGUSR1, on_usr1);
+	raise(SIGUSR1); /* a signal the shadow must deliver */
+	if (got != SIGUSR1) return 15;
+	if (grow_stack(8) < 0) return 16;
+	if (argc > 1 && strcmp(argv[1], "threads") == 0) {
+		pthread_t t[3];
+		for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, worker, NULL);
+		worker(NULL);
+		for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+	}
+	churn(0);
+	pid_t p = fork();
+	if (p == 0) {
+		churn(1);
+		_exit(0);
+	}
+	int st;
+	waitpid(p, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return 12;
+	churn(2);
+	if (argc > 1 && strcmp(argv[1], "exec") == 0) {
+		pid_t q = vfork();
+		if (q == 0) {
+			execl("/proc/self/exe", argv[0], "child", (char *)NULL);
+			_exit(13);
+		}
+		waitpid(q, &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 7) return 14;
+	}
+	printf("anon %s done\n", argc > 1 ? argv[1] : "");
+	return argc > 1 && strcmp(argv[1], "child") == 0 ? 7 : 0;
+}
