@@ -148,3 +148,11 @@ func errnoName(e syscall.Errno) string {
 	}
 	return fmt.Sprintf("errno %d", int(e))
 }
+
+// pendingCall is a layout call that overlapped another thread's, kept
+// until the end of its batch.
+type pendingCall struct {
+	c    Call
+	seq  uint64 // when it entered, in the order of the tracer's stops
+	exit uint64 // when it returned, same clock
+}

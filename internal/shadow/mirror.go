@@ -39,20 +39,42 @@ const (
 // apply mirrors one call, whose kernel answer is c.Ret, into s and returns
 // vmspace's answer as a raw return value. taken reports a call whose
 // answer only the kernel could give (a file error), not compared.
-// concurrent says the call's order against another thread's call is not
-// known: a placement the kernel chose is then imposed on the mirror
-// (fixed, no replace) instead of checked.
-func (s *space) apply(c Call, concurrent bool, r *Report) (ret int64, taken bool, err error) {
+func (s *space) apply(c Call, r *Report) (ret int64, taken bool, err error) {
+	ret, taken, err = s.apply1(c, r)
+	// Areas made or removed by the call may take the range of an area
+	// known to be written: forget what is known of the ranges it touched.
+	a := c.Args
+	switch c.Nr {
+	case sysMmap:
+		s.forget(uint64(ret), uint64(ret)+pageAlign(a[1]))
+	case sysMunmap:
+		s.forget(a[0], a[0]+pageAlign(a[1]))
+	case sysMremap:
+		s.forget(a[0], a[0]+pageAlign(a[1]))
+		s.forget(uint64(ret), uint64(ret)+pageAlign(a[2]))
+	case sysBrk:
+		s.forget(s.startBrk, userEnd) // cheap: brk areas are few
+	}
+	return ret, taken, err
+}
+
+// forget drops the written marks of kernel areas overlapping [start, end).
+func (s *space) forget(start, end uint64) {
+	for k := range s.written {
+		if k[0] < end && start < k[1] {
+			delete(s.written, k)
+		}
+	}
+}
+
+func (s *space) apply1(c Call, r *Report) (ret int64, taken bool, err error) {
 	a := c.Args
 	kernelOK := c.Err() == 0
 	switch c.Nr {
 	case sysMmap:
 		addr, length, prot, flags, off := a[0], a[1], vmspace.Prot(a[2]), a[3], a[5]
-		if concurrent && kernelOK && flags&(mapFixed|mapFixedNoRepl) == 0 {
-			addr, flags = uint64(c.Ret), flags|mapFixedNoRepl
-		}
 		if flags&mapAnonymous != 0 {
-			v, err := s.sp.Map(addr, length, prot, vmspace.MapFlags(flags))
+			v, err := s.op(func(sp *vmspace.Space) (uint64, error) { return sp.Map(addr, length, prot, vmspace.MapFlags(flags)) })
 			if err == nil {
 				s.files.remove(v, v+pageAlign(length))
 			}
@@ -70,32 +92,31 @@ func (s *space) apply(c Call, concurrent bool, r *Report) (ret int64, taken bool
 		}
 		info.Offset, info.Private = off, flags&mapTypeMask == mapPrivate
 		pflags := flags&^mapTypeMask | uint64(vmspace.MapShared|vmspace.MapAnonymous)
-		v, err := s.sp.Map(addr, length, prot, vmspace.MapFlags(pflags))
+		v, err := s.op(func(sp *vmspace.Space) (uint64, error) { return sp.Map(addr, length, prot, vmspace.MapFlags(pflags)) })
 		if err == nil {
 			r.FileMaps++
 			s.files.add(v, v+pageAlign(length), info)
 		}
 		return result(v, err)
 	case sysMunmap:
-		err := s.sp.Unmap(a[0], a[1])
+		_, err := s.op(func(sp *vmspace.Space) (uint64, error) { return 0, sp.Unmap(a[0], a[1]) })
 		if err == nil {
 			s.files.remove(a[0], a[0]+pageAlign(a[1]))
 		}
 		return result(0, err)
 	case sysMprotect, sysPkeyMprotect:
-		return result(0, s.sp.Protect(a[0], a[1], vmspace.Prot(a[2])))
+		return result(s.op(func(sp *vmspace.Space) (uint64, error) { return 0, sp.Protect(a[0], a[1], vmspace.Prot(a[2])) }))
 	case sysMremap:
 		old, oldLen, newLen, flags, newAddr := a[0], a[1], a[2], a[3], a[4]
-		if concurrent && kernelOK && uint64(c.Ret) != old && flags&mremapFixed == 0 && flags&mremapDontUnm == 0 {
-			flags, newAddr = flags|mremapFixed, uint64(c.Ret)
-		}
-		v, err := s.sp.Remap(old, oldLen, newLen, vmspace.RemapFlags(flags), newAddr)
+		v, err := s.op(func(sp *vmspace.Space) (uint64, error) {
+			return sp.Remap(old, oldLen, newLen, vmspace.RemapFlags(flags), newAddr)
+		})
 		if err == nil {
 			s.files.remap(old, pageAlign(oldLen), pageAlign(newLen), v, flags&mremapDontUnm != 0)
 		}
 		return result(v, err)
 	case sysMadvise:
-		return result(0, s.sp.Advise(a[0], a[1], vmspace.Advice(a[2])))
+		return result(s.op(func(sp *vmspace.Space) (uint64, error) { return 0, sp.Advise(a[0], a[1], vmspace.Advice(a[2])) }))
 	case sysBrk:
 		return int64(s.doBrk(a[0])), false, nil
 	}
@@ -133,7 +154,7 @@ func (s *space) doBrk(addr uint64) uint64 {
 		return addr
 	}
 	if addr <= s.brk {
-		if err := s.sp.Unmap(newBrk, oldBrk-newBrk); err != nil {
+		if _, err := s.op(func(sp *vmspace.Space) (uint64, error) { return 0, sp.Unmap(newBrk, oldBrk-newBrk) }); err != nil {
 			return s.brk
 		}
 		s.files.remove(newBrk, oldBrk)
@@ -153,8 +174,9 @@ func (s *space) doBrk(addr uint64) uint64 {
 		}
 		break
 	}
-	if _, err := s.sp.Map(oldBrk, newBrk-oldBrk, vmspace.ProtRead|vmspace.ProtWrite,
-		vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
+	if _, err := s.op(func(sp *vmspace.Space) (uint64, error) {
+		return sp.Map(oldBrk, newBrk-oldBrk, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed)
+	}); err != nil {
 		return s.brk
 	}
 	s.brk = addr

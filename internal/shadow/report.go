@@ -14,22 +14,22 @@ type Report struct {
 	Disagreements int // D
 
 	// What the mirror took from /proc/PID/maps instead of mirroring.
-	Seeds          int // spaces built from /proc/PID/maps (exec, and resyncs)
-	SeedFileAreas  int // file areas taken from maps at a seed (held as placeholders)
-	SeedSpecial    int // [vdso], [vvar]... taken from maps
-	SeedAnonAreas  int // anonymous areas (stack, bss, heap) taken from maps
-	FileMaps       int // file mmaps mirrored as placeholders (no file mappings in vmspace yet)
-	FileErrors     int // failed file mmaps whose errno only the file can tell (taken from the kernel)
-	StackGrowths   int // stack growth by faults, mirrored by a fault below the stack
-	WrittenFaults  int // areas given their anon_vma by a write fault after pagemap showed a written page
-	WrittenMissed  int // written pages the mirror could not fault (area not writable there)
-	Concurrent     int // calls whose order against another thread's is uncertain
-	SkippedCompare int // comparisons left out because another thread was inside a layout call
-	Forks          int // forked children given Space.Fork of their parent
-	SharedVM       int // clone/vfork with CLONE_VM: the child shares its parent's mirror
-	Execs          int
-	Resyncs        int            // mirrors rebuilt after a disagreement (--keep-going)
-	Unmirrored     map[string]int // successful layout calls not mirrored (mirror rebuilt from maps)
+	Seeds         int // spaces built from /proc/PID/maps (exec, and resyncs)
+	SeedFileAreas int // file areas taken from maps at a seed (held as placeholders)
+	SeedSpecial   int // [vdso], [vvar]... taken from maps
+	SeedAnonAreas int // anonymous areas (stack, bss, heap) taken from maps
+	FileMaps      int // file mmaps mirrored as placeholders (no file mappings in vmspace yet)
+	FileErrors    int // failed file mmaps whose errno only the file can tell (taken from the kernel)
+	StackGrowths  int // stack growth by faults, mirrored by a fault below the stack
+	WrittenFaults int // areas given their anon_vma by a write fault after pagemap showed a written page
+	WrittenMissed int // written pages the mirror could not fault (area not writable there)
+	Concurrent    int // calls that overlapped another thread's layout call
+	Batches       int // batches of overlapping calls, each compared once at its end
+	Forks         int // forked children given Space.Fork of their parent
+	SharedVM      int // clone/vfork with CLONE_VM: the child shares its parent's mirror
+	Execs         int
+	Resyncs       int            // mirrors rebuilt after a disagreement (--keep-going)
+	Unmirrored    map[string]int // successful layout calls not mirrored (mirror rebuilt from maps)
 }
 
 // notes writes what the run took from the kernel rather than mirrored,
@@ -41,8 +41,8 @@ func (r *Report) notes(w io.Writer) {
 		r.FileMaps, r.FileErrors)
 	fmt.Fprintf(w, "shadow: note: %d stack growths and %d written areas (pagemap) faulted into the mirror, %d written pages not faultable\n",
 		r.StackGrowths, r.WrittenFaults, r.WrittenMissed)
-	fmt.Fprintf(w, "shadow: note: %d forks (Space.Fork), %d CLONE_VM children sharing a mirror, %d calls concurrent with another thread's, %d comparisons skipped for that\n",
-		r.Forks, r.SharedVM, r.Concurrent, r.SkippedCompare)
+	fmt.Fprintf(w, "shadow: note: %d forks (Space.Fork), %d CLONE_VM children sharing a mirror; %d calls overlapped another thread's, in %d batches each compared once at its end, in the first serial order vmspace agrees with\n",
+		r.Forks, r.SharedVM, r.Concurrent, r.Batches)
 	if len(r.Unmirrored) > 0 {
 		var parts []string
 		for n, c := range r.Unmirrored {
@@ -56,4 +56,14 @@ func (r *Report) notes(w io.Writer) {
 // Final returns the last line of a run.
 func (r *Report) Final() string {
 	return fmt.Sprintf("shadow: %d calls mirrored, %d layouts compared, %d disagreements", r.Mirrored, r.Compared, r.Disagreements)
+}
+
+// add counts in another report's side counters (a batch's, once its
+// order is chosen).
+func (r *Report) add(o *Report) {
+	r.FileMaps += o.FileMaps
+	r.FileErrors += o.FileErrors
+	r.StackGrowths += o.StackGrowths
+	r.WrittenFaults += o.WrittenFaults
+	r.WrittenMissed += o.WrittenMissed
 }

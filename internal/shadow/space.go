@@ -27,6 +27,11 @@ type space struct {
 	sp    *vmspace.Space
 	files fileSet // placeholder ranges standing for file and special areas
 
+	// base rebuilds the space as it was made (seed or fork); log holds
+	// every change since, so that clone can rebuild it.
+	base func() (*vmspace.Space, error)
+	log  []step
+
 	mmapBase uint64 // the kernel's mmap_base as read at exec
 	startBrk uint64 // mm->start_brk
 	brk      uint64 // mm->brk as the mirror computes it
@@ -38,8 +43,9 @@ type space struct {
 	// written page, whose mirror was given its anon_vma.
 	written map[[2]uint64]bool
 
-	inflight int // tasks of this space between entry and exit of a layout call
-	users    int // tasks using this space
+	inflight int           // tasks of this space between entry and exit of a layout call
+	pending  []pendingCall // calls of a batch of overlapping ones, until it ends
+	users    int           // tasks using this space
 }
 
 func (s *space) close() {
@@ -59,7 +65,16 @@ func (s *space) fork() (*space, error) {
 	for k, v := range s.written {
 		w[k] = v
 	}
-	return &space{sp: c, files: s.files.clone(), mmapBase: s.mmapBase, startBrk: s.startBrk, brk: s.brk, written: w}, nil
+	pbase, plog := s.base, s.log[:len(s.log):len(s.log)]
+	base := func() (*vmspace.Space, error) {
+		p, err := build(pbase, plog)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		return p.Fork()
+	}
+	return &space{sp: c, base: base, files: s.files.clone(), mmapBase: s.mmapBase, startBrk: s.startBrk, brk: s.brk, kernelBrk: s.kernelBrk, written: w}, nil
 }
 
 // mmapBaseOf guesses the kernel's mmap_base from a layout made by exec: the
@@ -84,6 +99,48 @@ func mmapBaseOf(lines []Line) uint64 {
 	return base
 }
 
+// step is one change made to a mirror. A mirror keeps the steps that
+// made it (its base, then its log) so that it can be rebuilt: the shadow
+// tries the orders a batch of concurrent calls could have run in on
+// rebuilt copies (vmspace has no copy that keeps a space's history as
+// it is: Fork is fork's, and leaves out DONTFORK areas).
+type step func(sp *vmspace.Space) (uint64, error)
+
+// op runs one change on the mirror and logs it.
+func (s *space) op(f step) (uint64, error) {
+	s.log = append(s.log, f)
+	return f(s.sp)
+}
+
+// build makes a Space from a base and the steps logged after it.
+func build(base func() (*vmspace.Space, error), log []step) (*vmspace.Space, error) {
+	sp, err := base()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range log {
+		f(sp) // deterministic: the same answers as when first run
+	}
+	return sp, nil
+}
+
+// clone returns a copy of the mirror, rebuilt from its steps.
+func (s *space) clone() (*space, error) {
+	sp, err := build(s.base, s.log)
+	if err != nil {
+		return nil, err
+	}
+	c := *s
+	c.sp = sp
+	c.files = s.files.clone()
+	c.log = s.log[:len(s.log):len(s.log)]
+	c.written = make(map[[2]uint64]bool, len(s.written))
+	for k, v := range s.written {
+		c.written[k] = v
+	}
+	return &c, nil
+}
+
 // seed builds a space from the kernel's layout of pid, as exec left it (or
 // as it is, for a resync). Anonymous areas are mapped as such, with an
 // anon_vma where pagemap shows a written page; file and special areas
@@ -92,12 +149,8 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 	if mmapBase == 0 {
 		mmapBase = mmapBaseOf(lines)
 	}
-	sp, err := vmspace.New(vmspace.WithMmapBase(mmapBase))
-	if err != nil {
-		return nil, err
-	}
-	s := &space{sp: sp, mmapBase: mmapBase, written: map[[2]uint64]bool{}}
-	r.Seeds++
+	s := &space{mmapBase: mmapBase, written: map[[2]uint64]bool{}}
+	var steps []step
 	var prevEnd uint64
 	var prevProt vmspace.Prot
 	for _, l := range lines {
@@ -105,22 +158,26 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 			continue
 		}
 		prot := permsProt(l.Perms)
-		length := l.End - l.Start
+		start, length := l.Start, l.End-l.Start
+		mapFixed := func(p vmspace.Prot, f vmspace.MapFlags) step {
+			return func(sp *vmspace.Space) (uint64, error) { return sp.Map(start, length, p, f|vmspace.MapFixed) }
+		}
 		switch {
 		case l.anon() && l.Perms[3] == 's':
-			_, err = sp.Map(l.Start, length, prot, vmspace.MapShared|vmspace.MapAnonymous|vmspace.MapFixed)
+			steps = append(steps, mapFixed(prot, vmspace.MapShared|vmspace.MapAnonymous))
 			r.SeedAnonAreas++
 		case l.anon() && l.Path == "[stack]":
-			_, err = sp.Map(l.Start, length, prot, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed|vmspace.MapGrowsDown)
-			if err == nil && prot&vmspace.ProtWrite != 0 {
-				err = sp.Fault(l.End-pageSize, vmspace.Write) // a stack always has an anon_vma
+			steps = append(steps, mapFixed(prot, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapGrowsDown))
+			if prot&vmspace.ProtWrite != 0 {
+				top := l.End - pageSize // a stack always has an anon_vma
+				steps = append(steps, func(sp *vmspace.Space) (uint64, error) { return 0, sp.Fault(top, vmspace.Write) })
 			}
 			r.SeedAnonAreas++
 		case l.anon():
-			err = s.seedAnon(pid, l, prot, l.Start == prevEnd && prot == prevProt)
+			steps = append(steps, s.seedAnon(pid, l, prot, l.Start == prevEnd && prot == prevProt)...)
 			r.SeedAnonAreas++
 		default:
-			_, err = sp.Map(l.Start, length, prot, vmspace.MapShared|vmspace.MapAnonymous|vmspace.MapFixed)
+			steps = append(steps, mapFixed(prot, vmspace.MapShared|vmspace.MapAnonymous))
 			s.files.add(l.Start, l.End, fileInfo{Offset: l.Offset, Dev: l.Dev, Inode: l.Inode, Path: l.Path, Private: l.Perms[3] == 'p'})
 			if l.special() {
 				r.SeedSpecial++
@@ -128,24 +185,40 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 				r.SeedFileAreas++
 			}
 		}
-		if err != nil {
-			sp.Close()
-			return nil, fmt.Errorf("building the mirror of %d from its maps line %q: %v", pid, l, err)
-		}
 		prevEnd, prevProt = l.End, prot
 	}
+	s.base = func() (*vmspace.Space, error) {
+		sp, err := vmspace.New(vmspace.WithMmapBase(mmapBase))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range steps {
+			if _, err := f(sp); err != nil {
+				sp.Close()
+				return nil, fmt.Errorf("building the mirror of %d from its maps: %v", pid, err)
+			}
+		}
+		return sp, nil
+	}
+	sp, err := s.base()
+	if err != nil {
+		return nil, err
+	}
+	s.sp = sp
+	r.Seeds++
 	return s, nil
 }
 
-// seedAnon maps one private anonymous area of a seed. The kernel shows it
-// apart from its neighbours, so it must not merge with the one below
-// (mapped just before): when both have the same protection it is mapped
-// with another one first, given its anon_vma by a write fault if the
-// process wrote to it, and only then set to its protection, which merges
-// no more than the kernel's areas did (two anon_vmas never merge). Areas
-// the kernel keeps apart for flags a listing does not show (VM_ACCOUNT...)
-// may still merge here: the first comparison reports it.
-func (s *space) seedAnon(pid int, l Line, prot vmspace.Prot, sameAsPrev bool) error {
+// seedAnon returns the steps that map one private anonymous area of a
+// seed. The kernel shows it apart from its neighbours, so it must not
+// merge with the one below (mapped just before): when both have the same
+// protection it is mapped with another one first, given its anon_vma by a
+// write fault if the process wrote to it, and only then set to its
+// protection, which merges no more than the kernel's areas did (two
+// anon_vmas never merge). Areas the kernel keeps apart for flags a
+// listing does not show (VM_ACCOUNT...) may still merge here: the first
+// comparison reports it.
+func (s *space) seedAnon(pid int, l Line, prot vmspace.Prot, sameAsPrev bool) []step {
 	w, werr := firstWritten(pid, l.Start, l.End)
 	written := werr == nil && w != 0
 	tmp := prot
@@ -154,19 +227,18 @@ func (s *space) seedAnon(pid int, l Line, prot vmspace.Prot, sameAsPrev bool) er
 	} else if sameAsPrev {
 		tmp = prot ^ vmspace.ProtExec
 	}
-	if _, err := s.sp.Map(l.Start, l.End-l.Start, tmp, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
-		return err
-	}
+	start, length := l.Start, l.End-l.Start
+	steps := []step{func(sp *vmspace.Space) (uint64, error) {
+		return sp.Map(start, length, tmp, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed)
+	}}
 	if written {
-		if err := s.sp.Fault(w, vmspace.Write); err != nil {
-			return err
-		}
+		steps = append(steps, func(sp *vmspace.Space) (uint64, error) { return 0, sp.Fault(w, vmspace.Write) })
 		s.written[[2]uint64{l.Start, l.End}] = true
 	}
 	if tmp != prot {
-		return s.sp.Protect(l.Start, l.End-l.Start, prot)
+		steps = append(steps, func(sp *vmspace.Space) (uint64, error) { return 0, sp.Protect(start, length, prot) })
 	}
-	return nil
+	return steps
 }
 
 // permsProt turns "rwxp" into a protection.
@@ -239,7 +311,8 @@ func (s *space) catchUp(pid int, lines []Line, r *Report) {
 			if m, ok := s.areaAt(l.End - 1); ok && m.Flags&vmGrowsDown != 0 && m.Start > l.Start {
 				// The kernel grew the stack on faults below it
 				// (expand_stack); the same fault grows the mirror's.
-				if s.sp.Fault(l.Start, vmspace.Write) == nil {
+				start := l.Start
+				if _, err := s.op(func(sp *vmspace.Space) (uint64, error) { return 0, sp.Fault(start, vmspace.Write) }); err == nil {
 					r.StackGrowths++
 				}
 			}
@@ -253,7 +326,12 @@ func (s *space) catchUp(pid int, lines []Line, r *Report) {
 		if err != nil || w == 0 {
 			continue
 		}
-		switch err := s.sp.Fault(w, vmspace.Write); {
+		if in, _ := s.sp.Mincore(w, pageSize); len(in) == 1 && in[0] {
+			s.written[k] = true // the mirror has the page already
+			continue
+		}
+		_, err = s.op(func(sp *vmspace.Space) (uint64, error) { return 0, sp.Fault(w, vmspace.Write) })
+		switch {
 		case err == nil:
 			r.WrittenFaults++
 			s.written[k] = true

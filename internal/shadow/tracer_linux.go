@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sort"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -33,8 +34,9 @@ type task struct {
 	fresh  bool // auto-attached, its first SIGSTOP not seen yet
 	inCall bool // between a syscall-entry and its exit stop
 	entry  Call
-	layout bool // the call in progress is a layout call counted in sp.inflight
-	conc   bool // that call overlapped another thread's layout call
+	layout bool   // the call in progress is a layout call counted in sp.inflight
+	conc   bool   // that call overlapped another thread's layout call
+	seq    uint64 // when the call entered, in the tracer's order of stops
 }
 
 // tracer holds a run's state. All of it belongs to the one goroutine
@@ -46,6 +48,7 @@ type tracer struct {
 	tasks   map[int]*task
 	early   map[int]bool // children stopped before their parent's fork event
 	stopped bool         // a disagreement without --keep-going: mirroring stopped
+	seq     uint64       // counts syscall-entry stops
 }
 
 // ptraceOptions: syscall stops marked (SIGTRAP|0x80), children traced from
@@ -230,6 +233,8 @@ func (t *tracer) syscallStop(tk *task) {
 		tk.entry = Call{Pid: tk.tid, Nr: in.nr, Args: in.args}
 		tk.layout = mirrored(in.nr) || layoutChanging(in.nr, in.args)
 		tk.conc = false
+		t.seq++
+		tk.seq = t.seq
 		if tk.layout {
 			s := tk.sp
 			s.inflight++
@@ -258,6 +263,18 @@ func (t *tracer) syscallStop(tk *task) {
 		if t.stopped {
 			return
 		}
+		if s := tk.sp; tk.conc || len(s.pending) > 0 {
+			// Calls that overlapped in time: the kernel ran them in
+			// some order under its mmap_lock, unknown here. Keep them
+			// until no thread of this mm is inside a layout call,
+			// then look for an order vmspace agrees with.
+			t.seq++
+			s.pending = append(s.pending, pendingCall{c, tk.seq, t.seq})
+			if s.inflight == 0 {
+				t.batch(tk)
+			}
+			return
+		}
 		switch {
 		case c.Nr == sysPkeyMprotect && int32(c.Args[3]) != -1, !mirrored(c.Nr):
 			if c.Err() == 0 {
@@ -278,7 +295,7 @@ func (t *tracer) mirror(tk *task, c Call) {
 		return // the process is going away
 	}
 	s.catchUp(tk.tid, lines, &t.r)
-	ret, taken, err := s.apply(c, tk.conc, &t.r)
+	ret, taken, err := s.apply(c, &t.r)
 	if t.o.afterMirror != nil {
 		t.o.afterMirror(s.sp, c)
 	}
@@ -298,13 +315,6 @@ func (t *tracer) mirror(tk *task, c Call) {
 	}
 	if taken {
 		ret = c.Ret
-	}
-	if s.inflight > 0 {
-		t.r.SkippedCompare++
-		if ret != c.Ret {
-			t.disagree(tk, c, fmt.Sprintf("vmspace answered %s, kernel %s", retString(ret), retString(c.Ret)), nil, nil, -1)
-		}
-		return
 	}
 	t.compare(tk, c, lines, ret, taken)
 }
@@ -445,4 +455,149 @@ func (t *tracer) event(tk *task, cause int) {
 			t.stopped = true
 		}
 	}
+}
+
+// searchBudget bounds the copies of the mirror one batch may try.
+const searchBudget = 4000
+
+// batch ends a batch of overlapping calls. The kernel ran them one at a
+// time under its mmap_lock, in an order that respects real time (a call
+// that returned before another entered ran first), unknown here. batch
+// searches for such an order in which vmspace gives the kernel's answer
+// to every call and ends with the kernel's layout, trying each step on a
+// rebuilt copy of the mirror (depth first, pruned by the answers), and
+// keeps the first it finds; if there is none, that is a disagreement. The
+// layout is compared once, at the batch's end: in between, the kernel's
+// intermediate layouts were never seen.
+func (t *tracer) batch(tk *task) {
+	s := tk.sp
+	pend := s.pending
+	s.pending = nil
+	for _, p := range pend {
+		if !mirrored(p.c.Nr) || p.c.Nr == sysPkeyMprotect && int32(p.c.Args[3]) != -1 {
+			// An unmirrored call in the batch: rebuild from maps.
+			for _, p := range pend {
+				if p.c.Err() == 0 && !mirrored(p.c.Nr) {
+					t.r.Unmirrored[p.c.name()]++
+				}
+			}
+			t.resync(tk)
+			return
+		}
+	}
+	lines, err := readMaps(tk.tid)
+	if err != nil {
+		return
+	}
+	kern := normalize(lines)
+	sort.SliceStable(pend, func(i, j int) bool { return pend[i].seq < pend[j].seq })
+	t.r.Batches++
+
+	start, err := s.clone()
+	if err != nil {
+		t.disagree(tk, pend[len(pend)-1].c, fmt.Sprintf("rebuilding the mirror: %v", err), nil, nil, -1)
+		return
+	}
+	var scratch Report
+	start.catchUp(tk.tid, lines, &scratch)
+	budget := searchBudget
+	used := make([]bool, len(pend))
+	order := make([]int, 0, len(pend))
+	rets := make([]int64, len(pend))
+	var found *space
+	var dfs func(cand *space) bool
+	dfs = func(cand *space) bool {
+		if len(order) == len(pend) {
+			return firstDiff(cand.render(), kern) < 0
+		}
+		for i, p := range pend {
+			if used[i] || !ready(pend, used, i) {
+				continue
+			}
+			if budget == 0 {
+				return false
+			}
+			budget--
+			cl, err := cand.clone()
+			if err != nil {
+				return false
+			}
+			var sr Report
+			ret, taken, err := cl.apply(p.c, &sr)
+			if taken {
+				ret = p.c.Ret
+			}
+			if err == nil && ret == p.c.Ret {
+				used[i] = true
+				order = append(order, i)
+				rets[i] = ret
+				if dfs(cl) {
+					if found == nil {
+						found = cl
+						scratch.add(&sr)
+					}
+					return true
+				}
+				used[i] = false
+				order = order[:len(order)-1]
+			}
+			cl.close()
+		}
+		return false
+	}
+	if dfs(start) {
+		if found != start {
+			start.close()
+		}
+		s.sp.Close()
+		s.sp, s.log, s.files, s.written, s.brk = found.sp, found.log, found.files, found.written, found.brk
+		t.r.add(&scratch)
+		t.r.Mirrored += len(pend)
+		t.r.Concurrent += len(pend)
+		t.r.Compared++
+		for _, i := range order {
+			c := pend[i].c
+			if c.Nr == sysBrk {
+				s.kernelBrk = uint64(c.Ret)
+			}
+			if t.o.Trace {
+				fmt.Fprintf(t.o.Out, "shadow: trace: %s; vmspace %s (batch of %d overlapping calls)\n", c, retString(rets[i]), len(pend))
+			}
+		}
+		return
+	}
+	start.close()
+	// No order agrees: report the entry order's outcome.
+	s.catchUp(tk.tid, lines, &t.r)
+	what := ""
+	for _, p := range pend {
+		ret, taken, err := s.apply(p.c, &t.r)
+		t.r.Mirrored++
+		t.r.Concurrent++
+		if err == nil && !taken && ret != p.c.Ret && what == "" {
+			what = fmt.Sprintf("%s: vmspace answered %s", p.c, retString(ret))
+		}
+	}
+	t.r.Compared++
+	mine := s.render()
+	if what == "" {
+		what = "same answers"
+	}
+	gave := ""
+	if budget == 0 {
+		gave = fmt.Sprintf(" (search stopped after %d copies)", searchBudget)
+	}
+	t.disagree(tk, pend[len(pend)-1].c, fmt.Sprintf("no serial order of %d overlapping calls agrees%s; in entry order: %s", len(pend), gave, what),
+		mine, kern, firstDiff(mine, kern))
+}
+
+// ready reports whether pend[i] may run next: no other call left returned
+// before it entered.
+func ready(pend []pendingCall, used []bool, i int) bool {
+	for j, q := range pend {
+		if j != i && !used[j] && q.exit < pend[i].seq {
+			return false
+		}
+	}
+	return true
 }

@@ -64,9 +64,15 @@ static int grow_stack(int depth) {
 	return depth ? grow_stack(depth - 1) + buf[100] : buf[7];
 }
 
+/* worker maps, writes, protects and unmaps, at the same time as the
+ * other threads. Each thread maps with its own flags (VM_NORESERVE,
+ * VM_NOHUGEPAGE), so its areas never merge with another thread's: which
+ * areas share an anon_vma then never depends on how one thread's writes
+ * fall between another's calls, which no tracer can see. */
 static void *worker(void *arg) {
+	int extra = (int)(long)arg;
 	for (int i = 0; i < 50; i++) {
-		char *p = mmap(NULL, (1 + i % 3) * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *p = mmap(NULL, (1 + i % 3) * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra, -1, 0);
 		p[0] = 1;
 		mprotect(p, PG, PROT_READ);
 		munmap(p, (1 + i % 3) * PG);
@@ -80,8 +86,9 @@ int main(int argc, char **argv) {
 	if (got != SIGUSR1) return 15;
 	if (grow_stack(8) < 0) return 16;
 	if (argc > 1 && strcmp(argv[1], "threads") == 0) {
+		static const long extra[3] = {MAP_NORESERVE, MAP_STACK, MAP_NORESERVE | MAP_STACK};
 		pthread_t t[3];
-		for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, worker, NULL);
+		for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, worker, (void *)extra[i]);
 		worker(NULL);
 		for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
 	}
