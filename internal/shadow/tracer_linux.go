@@ -505,11 +505,37 @@ func (t *tracer) batch(tk *task) {
 	order := make([]int, 0, len(pend))
 	rets := make([]int64, len(pend))
 	var found *space
+	// failed holds the sets of calls (as used[] keys) from which the
+	// search found no way on. Two orders of the same calls nearly always
+	// leave the same layout (calls on different ranges commute), so the
+	// search does not try a set again: that keeps it polynomial in the
+	// batch's width instead of exponential in its length. It can only
+	// miss an order, never accept a wrong one: what it accepts was
+	// checked end to end.
+	failed := map[string]bool{}
+	key := func() string {
+		b := make([]byte, len(used))
+		for i, u := range used {
+			if u {
+				b[i] = 1
+			}
+		}
+		return string(b)
+	}
 	var dfs func(cand *space) bool
 	dfs = func(cand *space) bool {
 		if len(order) == len(pend) {
 			return firstDiff(cand.render(), kern) < 0
 		}
+		k := key()
+		if failed[k] {
+			return false
+		}
+		defer func() {
+			if found == nil {
+				failed[k] = true
+			}
+		}()
 		for i, p := range pend {
 			if used[i] || !ready(pend, used, i) {
 				continue
