@@ -13,9 +13,6 @@ func init() {
 	register("shadow", "run a program under ptrace, mirror its layout calls into vmspace, compare with /proc/PID/maps", runShadow)
 }
 
-// exitDisagree is the exit status when vmspace and the kernel disagreed.
-const exitDisagree = 3
-
 func runShadow(args []string) error {
 	fs := flag.NewFlagSet("shadow", flag.ContinueOnError)
 	keep := fs.Bool("keep-going", false, "after a disagreement, rebuild the mirror from /proc/PID/maps and go on (default: stop mirroring, let the program finish)")
@@ -35,9 +32,6 @@ func runShadow(args []string) error {
 	if err != nil {
 		return err
 	}
-	if rep.Disagreements > 0 {
-		code = exitDisagree
-	}
-	os.Exit(code)
+	os.Exit(rep.ExitStatus(code))
 	return nil
 }

@@ -67,3 +67,12 @@ func (r *Report) add(o *Report) {
 	r.WrittenFaults += o.WrittenFaults
 	r.WrittenMissed += o.WrittenMissed
 }
+
+// ExitStatus is the shadow's exit status: the program's own when vmspace
+// and the kernel agreed throughout, 3 otherwise.
+func (r *Report) ExitStatus(program int) int {
+	if r.Disagreements > 0 {
+		return 3
+	}
+	return program
+}
