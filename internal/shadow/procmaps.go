@@ -137,3 +137,36 @@ func readStartBrk(pid int) (uint64, error) {
 	}
 	return strconv.ParseUint(f[startBrkField-3], 10, 64)
 }
+
+// readVmFlags reads the VmFlags line of each area in /proc/PID/smaps
+// (show_smap_vma_flags: two-letter names, "ac" for VM_ACCOUNT, "dc" for
+// VM_DONTCOPY...), keyed by the area's start.
+func readVmFlags(pid int) (map[uint64]map[string]bool, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64]map[string]bool{}
+	var cur uint64
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		t := sc.Text()
+		if rest, ok := strings.CutPrefix(t, "VmFlags:"); ok {
+			set := map[string]bool{}
+			for _, f := range strings.Fields(rest) {
+				set[f] = true
+			}
+			out[cur] = set
+			continue
+		}
+		// An area's header starts with its range; the other lines
+		// with a capitalized key.
+		if c := t[0]; c >= '0' && c <= '9' || c >= 'a' && c <= 'f' {
+			if l, err := parseLine(t); err == nil {
+				cur = l.Start
+			}
+		}
+	}
+	return out, sc.Err()
+}

@@ -135,8 +135,11 @@ func TestShadowThreads(t *testing.T) {
 // is rebuilt and every corruption is caught again.
 func TestShadowWrongMirror(t *testing.T) {
 	bin := buildAnon(t)
+	var corrupted int
+	limit := 1 << 30
 	corrupt := func(sp *vmspace.Space, c Call) {
-		if c.Nr == sysMprotect && c.Err() == 0 {
+		if c.Nr == sysMprotect && c.Err() == 0 && corrupted < limit {
+			corrupted++
 			if err := sp.Protect(c.Args[0], pageSize, vmspace.ProtRead|vmspace.ProtWrite|vmspace.ProtExec); err != nil {
 				t.Errorf("hook: %v", err)
 			}
@@ -155,15 +158,24 @@ func TestShadowWrongMirror(t *testing.T) {
 			t.Errorf("disagreement line %q lacks %q", first, want)
 		}
 	}
+	// --keep-going: each corruption is one disagreement, and the mirror
+	// rebuilt from the kernel's maps after it agrees again at once (this
+	// also checks the rebuilding). Only the first 6 mprotects, all made
+	// before the program forks: a mirror rebuilt in a forked child cannot
+	// know which of its areas came from the parent (anon_vma chains that
+	// refuse some merges, vma_had_uncowed_parents), and may disagree
+	// later for that.
+	corrupted, limit = 0, 6
 	rep, _, out, _ = run(t, Options{Args: []string{bin}, afterMirror: corrupt, KeepGoing: true})
-	var mprotects int
+	var lines int
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "shadow: disagreement") {
-			mprotects++
+			lines++
 		}
 	}
-	if rep.Disagreements < 6 || rep.Disagreements != mprotects || rep.Resyncs != rep.Disagreements {
-		t.Errorf("--keep-going: D=%d, %d lines, %d resyncs; want one each per successful mprotect (at least 6)", rep.Disagreements, mprotects, rep.Resyncs)
+	if corrupted != 6 || rep.Disagreements != corrupted || lines != corrupted || rep.Resyncs != corrupted {
+		t.Errorf("--keep-going: %d corruptions, D=%d, %d lines, %d resyncs; want 6 each:\n%s",
+			corrupted, rep.Disagreements, lines, rep.Resyncs, out)
 	}
 }
 

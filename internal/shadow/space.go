@@ -150,10 +150,11 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 		mmapBase = mmapBaseOf(lines)
 	}
 	s := &space{mmapBase: mmapBase, written: map[[2]uint64]bool{}}
+	vmFlags, _ := readVmFlags(pid) // without it (a race with exit) areas get Map's flags
 	var steps []step
 	var prevEnd uint64
 	var prevProt vmspace.Prot
-	for _, l := range lines {
+	for i, l := range lines {
 		if l.End > userEnd {
 			continue
 		}
@@ -174,7 +175,8 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 			}
 			r.SeedAnonAreas++
 		case l.anon():
-			steps = append(steps, s.seedAnon(pid, l, prot, l.Start == prevEnd && prot == prevProt)...)
+			apart := i+1 < len(lines) && lines[i+1].Start == l.End && lines[i+1].Perms == l.Perms && lines[i+1].anon()
+			steps = append(steps, s.seedAnon(pid, l, prot, vmFlags[l.Start], l.Start == prevEnd && prot == prevProt, apart)...)
 			r.SeedAnonAreas++
 		default:
 			steps = append(steps, mapFixed(prot, vmspace.MapShared|vmspace.MapAnonymous))
@@ -210,33 +212,81 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 }
 
 // seedAnon returns the steps that map one private anonymous area of a
-// seed. The kernel shows it apart from its neighbours, so it must not
-// merge with the one below (mapped just before): when both have the same
-// protection it is mapped with another one first, given its anon_vma by a
-// write fault if the process wrote to it, and only then set to its
-// protection, which merges no more than the kernel's areas did (two
-// anon_vmas never merge). Areas the kernel keeps apart for flags a
-// listing does not show (VM_ACCOUNT...) may still merge here: the first
-// comparison reports it.
-func (s *space) seedAnon(pid int, l Line, prot vmspace.Prot, sameAsPrev bool) []step {
+// seed, with the flags smaps shows (vf) and an anon_vma (a written page)
+// where pagemap shows a write.
+//
+// Flags: VM_NORESERVE comes from MapNoReserve; VM_ACCOUNT, which mmap
+// gives to private writable memory and mprotect to memory made writable
+// and never takes away, by mapping writable first when the area has it;
+// VM_DONTCOPY, VM_WIPEONFORK, VM_DONTDUMP and the huge page flags by the
+// madvise that sets them. Others (VM_LOCKED, KSM's, userfaultfd's) are
+// not reproduced.
+//
+// Areas the kernel shows apart although they are alike and adjacent
+// (sameAsPrev, apart) have different anon_vmas (or flags); the seed keeps
+// them apart by giving each an anon_vma of its own, even when pagemap
+// shows no page (MADV_DONTNEED leaves the anon_vma and no page). A plain
+// fault would not do: anon_vma_prepare reuses a compatible neighbour's
+// anon_vma (find_mergeable_anon_vma, which ignores protections), after
+// which the two merge. So the area is mapped with another protection (no
+// merge at mmap), given a flag no neighbour has (so its fault finds no
+// compatible neighbour), faulted, given its protection, and the flag is
+// taken away: two anon_vmas, no merge. Other areas are faulted plainly and
+// share a neighbour's anon_vma where the kernel's rules allow, as areas
+// split by mprotect do.
+func (s *space) seedAnon(pid int, l Line, prot vmspace.Prot, vf map[string]bool, sameAsPrev, apart bool) []step {
 	w, werr := firstWritten(pid, l.Start, l.End)
 	written := werr == nil && w != 0
+	isolate := sameAsPrev || apart
+	if !written && isolate {
+		w, written = l.Start, true
+	}
 	tmp := prot
-	if written && prot&vmspace.ProtWrite == 0 {
+	if (written || vf["ac"]) && prot&vmspace.ProtWrite == 0 {
 		tmp = prot | vmspace.ProtWrite
 	} else if sameAsPrev {
 		tmp = prot ^ vmspace.ProtExec
 	}
+	flags := vmspace.MapPrivate | vmspace.MapAnonymous | vmspace.MapFixed
+	if vf["nr"] {
+		flags |= vmspace.MapNoReserve
+	}
 	start, length := l.Start, l.End-l.Start
-	steps := []step{func(sp *vmspace.Space) (uint64, error) {
-		return sp.Map(start, length, tmp, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed)
-	}}
+	advise := func(a vmspace.Advice) step {
+		return func(sp *vmspace.Space) (uint64, error) { return 0, sp.Advise(start, length, a) }
+	}
+	steps := []step{func(sp *vmspace.Space) (uint64, error) { return sp.Map(start, length, tmp, flags) }}
+	for _, f := range []struct {
+		name string
+		adv  vmspace.Advice
+	}{{"dc", vmspace.AdviseDontFork}, {"wf", vmspace.AdviseWipeOnFork}, {"hg", vmspace.AdviseHugePage}, {"nh", vmspace.AdviseNoHugePage}} {
+		if vf[f.name] {
+			steps = append(steps, advise(f.adv))
+		}
+	}
+	// The flag that isolates: one the area does not keep.
+	on, off := vmspace.AdviseDontDump, vmspace.AdviseDoDump
+	if vf["dd"] {
+		on, off = vmspace.AdviseDontFork, vmspace.AdviseDoFork
+		if vf["dc"] {
+			on, off = vmspace.AdviseWipeOnFork, vmspace.AdviseKeepOnFork
+		}
+	}
+	if isolate {
+		steps = append(steps, advise(on))
+	}
 	if written {
 		steps = append(steps, func(sp *vmspace.Space) (uint64, error) { return 0, sp.Fault(w, vmspace.Write) })
 		s.written[[2]uint64{l.Start, l.End}] = true
 	}
 	if tmp != prot {
 		steps = append(steps, func(sp *vmspace.Space) (uint64, error) { return 0, sp.Protect(start, length, prot) })
+	}
+	if isolate {
+		steps = append(steps, advise(off))
+	}
+	if vf["dd"] {
+		steps = append(steps, advise(vmspace.AdviseDontDump))
 	}
 	return steps
 }

@@ -347,6 +347,15 @@ func (t *tracer) disagree(tk *task, c Call, what string, mine, kern []Line, i in
 			len(mine), len(kern), i+1, lineAt(mine, i), lineAt(kern, i))
 	}
 	fmt.Fprintln(t.o.Out, msg)
+	if t.o.Trace && mine != nil { // both layouts in full, the kernel.s with its VmFlags
+		for _, l := range mine {
+			fmt.Fprintln(t.o.Out, "  mine  ", l)
+		}
+		vf, _ := readVmFlags(tk.tid)
+		for _, l := range kern {
+			fmt.Fprintln(t.o.Out, "  kernel", l, vf[l.Start])
+		}
+	}
 	if t.o.KeepGoing {
 		t.resync(tk)
 		t.r.Resyncs++

@@ -31,7 +31,21 @@ static void churn(int round) {
 	x[0] = 1;
 	y[0] = 1;
 	mprotect(y, 2 * PG, PROT_READ | PROT_WRITE);
-	munmap(y, 4 * PG);
+	/* A written area unmapped and mapped again at the same range: the
+	 * new one is written too, and must again stay apart from a written
+	 * neighbour. */
+	char *q = mmap(NULL, 4 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *r = mmap(q + 2 * PG, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	r[0] = 1;
+	madvise(r, PG, MADV_NORMAL); /* a call that sees r written */
+	munmap(r, 2 * PG);
+	r = mmap(r, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	r[PG] = 1;
+	mmap(q, 2 * PG, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	q[0] = 1;
+	mprotect(q, 2 * PG, PROT_READ | PROT_WRITE);
+	mprotect(q, PG, PROT_READ);
+	mprotect(q, PG, PROT_READ | PROT_WRITE);
 	munmap(a + 2 * PG, PG);
 	char *c = mremap(a + 8 * PG, 4 * PG, 64 * PG, MREMAP_MAYMOVE);
 	if (c == MAP_FAILED) exit(11);
@@ -50,6 +64,8 @@ static void churn(int round) {
 	memset(h, 1, 5 * PG);
 	sbrk(-2 * (long)PG);
 	munmap(c, 64 * PG);
+	munmap(y, 4 * PG);
+	munmap(q, 4 * PG);
 	if (round == 0) munmap(g, 3 * PG);
 }
 
