@@ -223,9 +223,10 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 // not reproduced.
 //
 // Areas the kernel shows apart although they are alike and adjacent
-// (sameAsPrev, apart) have different anon_vmas (or flags); the seed keeps
-// them apart by giving each an anon_vma of its own, even when pagemap
-// shows no page (MADV_DONTNEED leaves the anon_vma and no page). A plain
+// (sameAsPrev: like the one below; apart: like the one above) have
+// different anon_vmas (or flags); the seed keeps them apart by giving
+// each an anon_vma of its own, even when pagemap shows no page
+// (MADV_DONTNEED leaves the anon_vma and no page). A plain
 // fault would not do: anon_vma_prepare reuses a compatible neighbour's
 // anon_vma (find_mergeable_anon_vma, which ignores protections), after
 // which the two merge. So the area is mapped with another protection (no
@@ -237,10 +238,13 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 func (s *space) seedAnon(pid int, l Line, prot vmspace.Prot, vf map[string]bool, sameAsPrev, apart bool) []step {
 	w, werr := firstWritten(pid, l.Start, l.End)
 	written := werr == nil && w != 0
-	isolate := sameAsPrev || apart
-	if !written && isolate {
+	if !written && (sameAsPrev || apart) {
 		w, written = l.Start, true
 	}
+	// Only the like neighbour below is mapped yet: the area above is
+	// isolated from this one when its turn comes. A neighbour below with
+	// another protection may lend its anon_vma, as after a split.
+	isolate := sameAsPrev
 	tmp := prot
 	if (written || vf["ac"]) && prot&vmspace.ProtWrite == 0 {
 		tmp = prot | vmspace.ProtWrite

@@ -42,7 +42,11 @@ static void churn(int round) {
 	r = mmap(r, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	r[PG] = 1;
 	mmap(q, 2 * PG, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	/* Written while its flags differ from r's, q takes an anon_vma of
+	 * its own rather than r's (find_mergeable_anon_vma). */
+	madvise(q, 2 * PG, MADV_DONTDUMP);
 	q[0] = 1;
+	madvise(q, 2 * PG, MADV_DODUMP);
 	mprotect(q, 2 * PG, PROT_READ | PROT_WRITE);
 	mprotect(q, PG, PROT_READ);
 	mprotect(q, PG, PROT_READ | PROT_WRITE);
