@@ -34,7 +34,7 @@ static void churn(int round) {
 	/* A written area unmapped and mapped again at the same range: the
 	 * new one is written too, and must again stay apart from a written
 	 * neighbour. */
-	char *q = mmap(NULL, 4 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *q = mmap(NULL, 6 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* q, r, a guard */
 	char *r = mmap(q + 2 * PG, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	r[0] = 1;
 	madvise(r, PG, MADV_NORMAL); /* a call that sees r written */
@@ -69,7 +69,7 @@ static void churn(int round) {
 	sbrk(-2 * (long)PG);
 	munmap(c, 64 * PG);
 	munmap(y, 4 * PG);
-	munmap(q, 4 * PG);
+	munmap(q, 6 * PG);
 	if (round == 0) munmap(g, 3 * PG);
 }
 
