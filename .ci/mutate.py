@@ -77,6 +77,14 @@ MUTATIONS = {
    "\t\tcase slot.Load() != p:\n",
    "\t\tcase false:\n",
    "faultLocked: reuse an exclusive-looking page without re-checking its slot"),
+ "m16-truncate-zap-no-area-lock": ("internal/mm/file.go",
+   "\t\tx.lockArea(a)\n\t\tx.pageWork(opZap, start, a.end)",
+   "\t\tx.pageWork(opZap, start, a.end)",
+   "zapObjectFrom: zap a truncated file's pages without write-locking the area"),
+ "m17-file-fault-falls-back": ("internal/mm/fault.go",
+   "\t\t\terr := s.faultLocked(a, addr, acc, false, fn)",
+   "\t\t\terr := errRetry\n\t\t\tif a.shm == nil || a.shm.file == nil {\n\t\t\t\terr = s.faultLocked(a, addr, acc, false, fn)\n\t\t\t}",
+   "access: file faults leave the area lock for the space lock"),
 }
 
 SUITES = {

@@ -34,6 +34,10 @@ type Engine struct {
 	// hint over used memory, mremap MAYMOVE), for Close to unmap.
 	outside [][2]uint64
 	closed  bool
+
+	files  map[string]*kfile    // the script's files (files_linux.go)
+	idents map[[3]uint64]string // every file the script made, by device and inode
+	heap   heapState            // the region moved to the break (brk_linux.go)
 }
 
 var _ script.Engine = (*Engine)(nil)
@@ -63,6 +67,11 @@ var (
 func New() (*Engine, error) {
 	if !Supported() {
 		return nil, ErrUnsupported
+	}
+	// The host probe also turns transparent huge pages off for this
+	// process where they could apply (vmspace has none).
+	if _, err := ProbeHost(); err != nil {
+		return nil, err
 	}
 	// A real mapping gives a pointer from which the candidate addresses are
 	// derived with unsafe.Add (no uintptr-to-pointer conversion).
@@ -136,6 +145,8 @@ func (e *Engine) Reset() error {
 			first = err
 		}
 	}
+	keep(e.resetHeap())
+	e.closeFiles()
 	vmas, err := readMaps()
 	keep(err)
 	for _, v := range vmas {
@@ -148,6 +159,7 @@ func (e *Engine) Reset() error {
 		keep(munmap(o[0], o[1]))
 	}
 	e.outside = nil
+	e.restoreRegion()
 	return first
 }
 

@@ -2,6 +2,7 @@ package mm
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/vmspace/vmspace/internal/lockcheck"
 	"github.com/vmspace/vmspace/internal/pagetable"
@@ -83,7 +84,9 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 	if !a.flags.permits(acc) {
 		return &FaultError{Addr: addr, Access: acc, Code: AccErr}
 	}
-	slot := s.pt.Slot((addr - s.base) >> pageShift)
+	pn := (addr - s.base) >> pageShift
+	slot := s.pt.Slot(pn)
+	obj := a.shm
 	for {
 		p := slot.Load()
 		if acc == Write && p != nil {
@@ -94,11 +97,15 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 			// A guard region's marker: the fault handler returns
 			// VM_FAULT_SIGSEGV, sent as SEGV_MAPERR.
 			return &FaultError{Addr: addr, Access: acc, Code: MapErr}
-		case a.flags&VMShared != 0:
+		case a.flags&VMMayShare != 0:
+			// Shared memory, anonymous or a file (a read-only file
+			// mapped shared too: it has VM_MAYSHARE without
+			// VM_SHARED and can never be written): the object's
+			// page itself (shmem_fault, filemap_fault).
 			if p == nil {
-				np := a.shm.page(a.pgoff + (addr-a.start)>>pageShift)
+				np := obj.page(a.objIndex(addr))
 				if np == nil {
-					return ErrSigbus // beyond the object (shmem_fault)
+					return ErrSigbus // past the end of the object
 				}
 				if !slot.CompareAndSwap(nil, np) {
 					np.Put()
@@ -106,44 +113,79 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				}
 				p = np
 			}
-		case acc != Write:
+		case acc != Write && (p != nil || obj != nil || !s.noZeroPage):
 			if p == nil {
-				// Read fault on private memory: map the zero page
-				// (do_anonymous_page); no anon_vma is needed.
-				if !slot.CompareAndSwap(nil, pagetable.Zero()) {
+				// Read fault on private memory: the file's page
+				// from the page cache, mapped read-only
+				// (do_read_fault), or for anonymous memory the
+				// zero page (do_anonymous_page); no anon_vma is
+				// needed.
+				np := pagetable.Zero()
+				if obj != nil {
+					if np = obj.page(a.objIndex(addr)); np == nil {
+						return ErrSigbus // filemap_fault past i_size
+					}
+					s.hook(HookFilePage, a)
+				}
+				if !slot.CompareAndSwap(nil, np) {
+					if obj != nil {
+						np.Put()
+					}
 					continue
 				}
-				p = pagetable.Zero()
+				p = np
 			}
 		case p == nil || p.IsZero() || !p.Exclusive():
 			// Write fault: a new page, or a private copy of a page
-			// shared with the zero page or with another space
-			// (do_anonymous_page, wp_page_copy).
+			// shared with the zero page, the page cache or another
+			// space (do_anonymous_page, do_cow_fault, wp_page_copy).
+			// A page-cache page is never exclusive: the cache holds
+			// a reference of its own while any slot maps it. A read
+			// fault on an empty slot of anonymous memory comes here
+			// too when the zero page is off (mm_forbids_zeropage):
+			// it allocates and prepares the anon_vma exactly as a
+			// write would. The anon_vma comes first: do_cow_fault
+			// prepares it before it reads the file, so even a write
+			// past the end of the file leaves the area with one.
 			if a.anon.Load() == nil {
 				if err := s.anonPrepare(a, spaceLocked); err != nil {
 					return err
 				}
 			}
-			var np *pagetable.Page
-			if p == nil || p.IsZero() {
-				np = pagetable.NewPage()
-			} else {
-				np = p.Copy()
+			if p == nil && obj != nil {
+				src := obj.page(a.objIndex(addr))
+				if src == nil {
+					return ErrSigbus
+				}
+				np := src.Copy()
+				src.Put()
+				if !slot.CompareAndSwap(nil, np) {
+					np.Put()
+					continue
+				}
+				p = np
+				break
 			}
-			if !slot.CompareAndSwap(p, np) {
+			if p == nil || p.IsZero() {
+				np := pagetable.NewPage()
+				if !slot.CompareAndSwap(p, np) {
+					continue
+				}
+				p = np
+				break
+			}
+			np := p.Copy()
+			s.hook(HookBeforeInstall, a)
+			if !s.installCopy(pn, slot, p, np) {
 				continue
 			}
-			if p != nil && !p.IsZero() {
-				p.Put()
-			}
+			p.Put()
 			p = np
-		case slot.Load() != p:
+		case !s.reusable(pn, slot, p):
 			// p looked exclusive because another fault replaced it in
 			// this slot with a copy and dropped this slot's mapping:
 			// what is left of p belongs to the space it was shared
-			// with. Look again. (Linux decides reuse against copy
-			// under the page-table lock; here faults on one page run
-			// at once, so the decision is checked against the slot.)
+			// with. Look again.
 			continue
 		}
 		if acc == Write {
@@ -154,6 +196,61 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 		}
 		return nil
 	}
+}
+
+// objIndex is the page offset in a's object of the page at addr.
+func (a *Area) objIndex(addr uint64) uint64 { return a.pgoff + (addr-a.start)>>pageShift }
+
+// installCopy puts np, a copy of p, into slot (page number pn) in place of
+// p, and reports whether it did. It does so only if, under the slot's
+// page-table lock, the slot still holds p and p is still mapped more than
+// once (wp_page_copy's pte_same check under the PTE lock). If p became
+// exclusive since it was copied, a write fault of this space may have
+// reused it and written into it (reusable, under the same lock), and the
+// copy, taken before that write, would lose it: the copy is thrown away
+// and the fault looks again (and reuses p).
+//
+// Why a count of 1 cannot go back up while the copier waits: a page mapped
+// once is mapped by this slot only, in this space, under the area the
+// copier holds read-locked (or the space lock held for reading); the only
+// way to add a mapping is to fork this space, and Fork write-locks every
+// area of the parent (and holds the space lock for writing). So "shared
+// when checked under the lock" means "shared during the whole copy": no
+// reuse of p can have happened in between.
+// Precondition: the area over slot read-locked, or the space lock held.
+func (s *Space) installCopy(pn uint64, slot *atomic.Pointer[pagetable.Page], p, np *pagetable.Page) bool {
+	ptl := s.pt.PTL(pn)
+	ptl.Lock()
+	ok := slot.Load() == p && p.Maps() > 1 && slot.CompareAndSwap(p, np)
+	ptl.Unlock()
+	if !ok {
+		np.Put()
+	}
+	return ok
+}
+
+// reusable reports whether a write fault may write into p, which it found
+// exclusive in slot (page number pn), in place (wp_page_reuse). The slot
+// must still hold p: another fault may have replaced it with a copy and
+// dropped its mapping, leaving p to the space it was shared with. A page
+// that was ever mapped more than once may also have a copier in flight
+// (installCopy): the decision is then made under the page-table lock, so
+// that the copier, which checks under it too, sees the reuse; once made,
+// the page is marked as never shared again, so that later faults on it
+// stay lock-free (a new sharing needs a fork, which sets the mark again).
+// Precondition: as for installCopy; p.Exclusive() was true.
+func (s *Space) reusable(pn uint64, slot *atomic.Pointer[pagetable.Page], p *pagetable.Page) bool {
+	if !p.WasShared() {
+		return slot.Load() == p
+	}
+	ptl := s.pt.PTL(pn)
+	ptl.Lock()
+	ok := slot.Load() == p && p.Exclusive()
+	if ok {
+		p.ForgetShared()
+	}
+	ptl.Unlock()
+	return ok
 }
 
 // anonPrepare gives a its anon_vma on its first write fault

@@ -48,7 +48,7 @@ func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, e
 	}
 	lo, hi := (start-s.base)>>pageShift, (end-s.base)>>pageShift
 	if adv == AdviseFree {
-		if a.flags&VMShared != 0 {
+		if a.shm != nil { // not vma_is_anonymous: shmem or a file
 			return true, syscall.EINVAL // only anonymous memory is freed lazily
 		}
 		s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {

@@ -40,6 +40,14 @@ type Page struct {
 	// by write faults under an area read lock. Atomic.
 	clean atomic.Bool
 
+	// wasShared is set whenever a second mapping is added (Get) and
+	// cleared only by a write fault that, holding the slot's page-table
+	// lock, finds the page mapped by its slot alone (ForgetShared). While
+	// it is clear no write fault can be copying the page: a copier starts
+	// only on a page mapped more than once. So a write fault may reuse a
+	// page with the flag clear without the page-table lock. Atomic.
+	wasShared atomic.Bool
+
 	// words are the contents, inline: a Page holds no pointer, so its
 	// allocation needs no malloc header and the garbage collector never
 	// scans its 4 KiB (measured: the header write on the first use of a
@@ -105,8 +113,23 @@ func (p *Page) Redirty() {
 // Maps returns the number of slots pointing at p.
 func (p *Page) Maps() int32 { return p.maps.Load() }
 
-// Get adds a mapping of p (a slot now points at it).
-func (p *Page) Get() { p.maps.Add(1) }
+// Get adds a mapping of p (a slot now points at it). The page is marked
+// shared first, so that anyone who sees the new count sees the mark.
+func (p *Page) Get() {
+	p.wasShared.Store(true)
+	p.maps.Add(1)
+}
+
+// WasShared reports whether p may have been mapped more than once since
+// ForgetShared last ran: a write fault elsewhere may then be copying it,
+// and reusing it needs the page-table lock.
+func (p *Page) WasShared() bool { return p.wasShared.Load() }
+
+// ForgetShared clears the mark WasShared reports.
+// Precondition: the caller holds the page-table lock of the one slot that
+// maps p, has seen Maps() == 1 under it, and holds a lock that keeps the
+// slot's space from forking (an area read lock), so the count cannot rise.
+func (p *Page) ForgetShared() { p.wasShared.Store(false) }
 
 // Put drops a mapping of p.
 func (p *Page) Put() { p.maps.Add(-1) }
@@ -143,3 +166,33 @@ func (p *Page) Copy() *Page {
 	}
 	return n
 }
+
+// Load copies the page's contents into dst (at most a page).
+func (p *Page) Load(dst []byte) {
+	for i := range dst[:min(len(dst), PageBytes)] {
+		dst[i] = p.ByteAt(uint64(i))
+	}
+}
+
+// Store copies src (at most a page) to the start of the page. p must be
+// private to the caller (not yet published) or the caller must accept
+// byte-wise tearing, as a write(2) racing with loads has.
+func (p *Page) Store(src []byte) {
+	src = src[:min(len(src), PageBytes)]
+	for i := 0; i < len(src); i += 8 {
+		var w uint64
+		for j := 0; j < 8 && i+j < len(src); j++ {
+			w |= uint64(src[i+j]) << (8 * j)
+		}
+		if i+8 <= len(src) {
+			p.words[i/8].Store(w)
+			continue
+		}
+		for j := 0; i+j < len(src); j++ {
+			p.SetByte(uint64(i+j), src[i+j])
+		}
+	}
+}
+
+// PageBytes is the size of a page in bytes.
+const PageBytes = WordsPerPage * 8

@@ -22,7 +22,9 @@ import (
 //
 // Two kinds of script are left out, not counted as disagreements:
 //   - those the kernel engine refuses (kernel.ErrOutsideArena: the call
-//     could reach memory of this process outside the engine's arena);
+//     could reach memory of this process outside the engine's arena;
+//     kernel.ErrNoBrk: a heap line where the process's break is not the
+//     engine's to use, as in every -race build, whose glibc shares it);
 //   - those the kernel itself answers differently on two runs. None is
 //     known today; the second run guards the fuzzer against a flaky
 //     oracle (MADV_PAGEOUT, for one, depends on per-CPU LRU batches).
@@ -67,6 +69,14 @@ func runOps(e script.Engine, src string, before func(i int, op script.Op)) ([]st
 // refused a call.
 func runKernel(t testing.TB, src string) (out []string, ok bool) {
 	t.Helper()
+	out, err := runKernelErr(t, src)
+	return out, err == nil
+}
+
+// runKernelErr is runKernel, saying why the engine refused:
+// kernel.ErrOutsideArena or kernel.ErrNoBrk.
+func runKernelErr(t testing.TB, src string) (out []string, refused error) {
+	t.Helper()
 	e, err := kernel.New()
 	if err != nil {
 		t.Fatal(err)
@@ -78,12 +88,14 @@ func runKernel(t testing.TB, src string) (out []string, ok bool) {
 	}()
 	out, err = runOps(e, src, nil)
 	if err != nil {
-		if errors.Is(err, kernel.ErrOutsideArena) {
-			return nil, false
+		for _, refused := range []error{kernel.ErrOutsideArena, kernel.ErrNoBrk} {
+			if errors.Is(err, refused) {
+				return nil, refused
+			}
 		}
 		t.Fatalf("kernel: %v\n%s", err, src)
 	}
-	return out, true
+	return out, nil
 }
 
 // touchReadsFirst reports whether the kernel engine's touch reads the
@@ -111,7 +123,15 @@ var touchReadsFirst = sync.OnceValue(func() bool {
 // an exec-only area (see sameAnswer).
 func runSpace(t testing.TB, src string, mode mm.LockMode, recycle bool) (out []string, execOnly map[int]bool) {
 	t.Helper()
-	e, err := New(mode, recycle)
+	o := HostOptions(needKernel(t))
+	o.Mode, o.Recycle = mode, recycle
+	return runSpaceWith(t, src, o)
+}
+
+// runSpaceWith is runSpace on a space with the settings o.
+func runSpaceWith(t testing.TB, src string, o Options) (out []string, execOnly map[int]bool) {
+	t.Helper()
+	e, err := NewWith(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +202,26 @@ func diffOne(t testing.TB, seed uint64) (counted bool, bad string) {
 	return true, ""
 }
 
-func needKernel(t testing.TB) {
+// needKernel skips unless the kernel engine can run here and vmspace can
+// be configured like this host (naming the setting when it cannot), and
+// returns what the host probe found. The first call logs it.
+func needKernel(t testing.TB) kernel.Host {
+	t.Helper()
 	if !kernel.Supported() {
 		t.Skip("the kernel oracle needs Linux with 4 KiB pages")
 	}
+	h, err := kernel.ProbeHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logHost.Do(func() { t.Log(h) })
+	if m := h.Unmatched(); len(m) > 0 {
+		t.Skip("vmspace cannot be configured like this host: " + strings.Join(m, "; "))
+	}
+	return h
 }
+
+var logHost sync.Once
 
 // diffCount is the number of scripts TestDifferentialSeeded runs:
 // VMSPACE_DIFF_N, or a default that keeps the test under 30 s under -race
