@@ -1,30 +1,33 @@
 package shadow
 
-import "strings"
+import (
+	"strings"
 
-// render lists the mirror as /proc/PID/maps would show it: anonymous
-// areas as the kernel shows them, placeholders with the file identity and
-// offset they stand for.
+	"github.com/vmspace/vmspace"
+)
+
+// render lists the mirror as /proc/PID/maps would show it; placeholders
+// (special areas) with what the kernel showed for them.
 func (s *space) render() []Line {
 	ms := s.sp.Maps()
 	out := make([]Line, 0, len(ms))
 	for _, m := range ms {
-		perms := m.Perms()
-		l := Line{Start: m.Start, End: m.End, Dev: "00:00"}
-		if fr, ok := s.files.lookup(m.Start); ok {
-			c := "s"
-			if fr.Private {
-				c = "p"
-			}
-			l.Perms = perms[:3] + c
-			l.Offset = fr.Offset + (m.Start - fr.Start)
-			l.Dev, l.Inode, l.Path = fr.Dev, fr.Inode, fr.Path
-		} else if m.Shared {
-			l.Perms, l.Dev, l.Path = perms, "00:01", "/dev/zero (deleted)"
-		} else {
-			l.Perms = perms
-			if m.Flags&vmGrowsDown != 0 {
-				l.Path = "[stack]"
+		l := Line{Start: m.Start, End: m.End, Perms: m.Perms(), Offset: m.Offset, Dev: "00:00", Path: m.Name()}
+		switch {
+		case m.File != (vmspace.FileID{}):
+			l.Dev = devString(m.File.Dev)
+			l.Inode = m.File.Ino
+		case m.Shared:
+			if fr, ok := s.files.lookup(m.Start); ok {
+				c := "s"
+				if fr.Private {
+					c = "p"
+				}
+				l.Perms = l.Perms[:3] + c
+				l.Offset = fr.Offset + (m.Start - fr.Start)
+				l.Dev, l.Inode, l.Path = fr.Dev, fr.Inode, fr.Path
+			} else {
+				l.Dev = "00:01"
 			}
 		}
 		out = append(out, l)
@@ -33,8 +36,8 @@ func (s *space) render() []Line {
 }
 
 // normalize drops what the comparison leaves out of the kernel's lines:
-// areas above the user range ([vsyscall]), and the shmem inode and page
-// offset of shared anonymous areas, which vmspace does not number.
+// areas above the user range ([vsyscall]), and the shmem inode of shared
+// anonymous areas, which vmspace does not number.
 func normalize(lines []Line) []Line {
 	out := make([]Line, 0, len(lines))
 	for _, l := range lines {
@@ -42,7 +45,7 @@ func normalize(lines []Line) []Line {
 			continue
 		}
 		if l.Perms[3] == 's' && strings.HasPrefix(l.Path, "/dev/zero") {
-			l.Offset, l.Inode, l.Dev = 0, 0, "00:01"
+			l.Inode, l.Dev = 0, "00:01"
 		}
 		out = append(out, l)
 	}

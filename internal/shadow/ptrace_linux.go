@@ -4,8 +4,6 @@ package shadow
 
 import (
 	"encoding/binary"
-	"fmt"
-	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -69,20 +67,4 @@ func peekUint64(tid int, addr uint64) (uint64, error) {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
-}
-
-// fdInfo resolves a traced process's descriptor to what /proc/PID/maps
-// would show for a mapping of it: dev:inode and path.
-func fdInfo(pid, fd int) (fileInfo, error) {
-	p := fmt.Sprintf("/proc/%d/fd/%d", pid, fd)
-	var st unix.Stat_t
-	if err := unix.Stat(p, &st); err != nil {
-		return fileInfo{}, err
-	}
-	path, _ := os.Readlink(p)
-	return fileInfo{
-		Dev:   fmt.Sprintf("%02x:%02x", unix.Major(st.Dev), unix.Minor(st.Dev)),
-		Inode: st.Ino,
-		Path:  path,
-	}, nil
 }

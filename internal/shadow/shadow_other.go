@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"os"
+
+	"github.com/vmspace/vmspace"
 )
 
 // Options configure Run.
@@ -21,4 +23,10 @@ func Run(o Options) (*Report, int, error) {
 	return nil, 0, errors.New("shadow needs Linux on x86-64 (ptrace, /proc)")
 }
 
-func fdInfo(pid, fd int) (fileInfo, error) { return fileInfo{}, errors.New("no /proc") }
+func fdFile(pid, fd int) (vmspace.File, error) { return nil, errors.New("no /proc") }
+
+func lineFile(pid int, l Line, vf map[string]bool) vmspace.File { return nil }
+
+func stackLimit(pid int) uint64 { return 0 }
+
+func devString(dev uint64) string { return "" }

@@ -32,11 +32,11 @@ type space struct {
 	base func() (*vmspace.Space, error)
 	log  []step
 
-	mmapBase uint64 // the kernel's mmap_base as read at exec
-	startBrk uint64 // mm->start_brk
-	brk      uint64 // mm->brk as the mirror computes it
-	// kernelBrk is the kernel's last answer to brk (0 before one): a
-	// rebuilt mirror takes it as its brk.
+	mmapBase   uint64 // the kernel's mmap_base as read at exec
+	stackLimit uint64 // RLIMIT_STACK as read at exec
+	startBrk   uint64 // mm->start_brk, read at exec
+	// kernelBrk is the kernel's break: start_brk after exec, then its
+	// answer to each brk. A rebuilt mirror takes it as its break.
 	kernelBrk uint64
 
 	// written holds the kernel areas (start, end) already known to hold a
@@ -74,7 +74,8 @@ func (s *space) fork() (*space, error) {
 		defer p.Close()
 		return p.Fork()
 	}
-	return &space{sp: c, base: base, files: s.files.clone(), mmapBase: s.mmapBase, startBrk: s.startBrk, brk: s.brk, kernelBrk: s.kernelBrk, written: w}, nil
+	return &space{sp: c, base: base, files: s.files.clone(), mmapBase: s.mmapBase, stackLimit: s.stackLimit,
+		startBrk: s.startBrk, kernelBrk: s.kernelBrk, written: w}, nil
 }
 
 // mmapBaseOf guesses the kernel's mmap_base from a layout made by exec: the
@@ -142,18 +143,20 @@ func (s *space) clone() (*space, error) {
 }
 
 // seed builds a space from the kernel's layout of pid, as exec left it (or
-// as it is, for a resync). Anonymous areas are mapped as such, with an
-// anon_vma where pagemap shows a written page; file and special areas
-// become placeholders. mmapBase 0 means "guess it from lines".
-func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
-	if mmapBase == 0 {
-		mmapBase = mmapBaseOf(lines)
+// as it is, for a resync): anonymous and file areas mapped as such, with
+// the flags smaps shows and an anon_vma where pagemap shows a written
+// page; special areas ([vdso], [vvar]) as placeholders; the heap's start
+// and break. like the kernel's. base carries what the process's exec
+// fixed: mmap_base (0: guess it from lines), RLIMIT_STACK, start_brk and
+// the break.
+func seed(pid int, lines []Line, base space, r *Report) (*space, error) {
+	if base.mmapBase == 0 {
+		base.mmapBase = mmapBaseOf(lines)
 	}
-	s := &space{mmapBase: mmapBase, written: map[[2]uint64]bool{}}
+	s := &space{mmapBase: base.mmapBase, stackLimit: base.stackLimit, startBrk: base.startBrk,
+		kernelBrk: base.kernelBrk, written: map[[2]uint64]bool{}}
 	vmFlags, _ := readVmFlags(pid) // without it (a race with exit) areas get Map's flags
 	var steps []step
-	var prevEnd uint64
-	var prevProt vmspace.Prot
 	for i, l := range lines {
 		if l.End > userEnd {
 			continue
@@ -163,7 +166,12 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 		mapFixed := func(p vmspace.Prot, f vmspace.MapFlags) step {
 			return func(sp *vmspace.Space) (uint64, error) { return sp.Map(start, length, p, f|vmspace.MapFixed) }
 		}
+		vf := vmFlags[l.Start]
 		switch {
+		case l.special():
+			steps = append(steps, mapFixed(prot, vmspace.MapShared|vmspace.MapAnonymous))
+			s.files.add(l.Start, l.End, fileInfo{Offset: l.Offset, Dev: l.Dev, Inode: l.Inode, Path: l.Path, Private: l.Perms[3] == 'p'})
+			r.SeedSpecial++
 		case l.anon() && l.Perms[3] == 's':
 			steps = append(steps, mapFixed(prot, vmspace.MapShared|vmspace.MapAnonymous))
 			r.SeedAnonAreas++
@@ -174,23 +182,40 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 				steps = append(steps, func(sp *vmspace.Space) (uint64, error) { return 0, sp.Fault(top, vmspace.Write) })
 			}
 			r.SeedAnonAreas++
-		case l.anon():
-			apart := i+1 < len(lines) && lines[i+1].Start == l.End && lines[i+1].Perms == l.Perms && lines[i+1].anon()
-			steps = append(steps, s.seedAnon(pid, l, prot, vmFlags[l.Start], l.Start == prevEnd && prot == prevProt, apart)...)
-			r.SeedAnonAreas++
+		case !l.anon() && l.Perms[3] == 's':
+			f, off := lineFile(pid, l, vf), l.Offset
+			steps = append(steps, func(sp *vmspace.Space) (uint64, error) {
+				return sp.MapFile(start, length, prot, vmspace.MapShared|vmspace.MapFixed, f, off)
+			})
+			r.SeedFileAreas++
 		default:
-			steps = append(steps, mapFixed(prot, vmspace.MapShared|vmspace.MapAnonymous))
-			s.files.add(l.Start, l.End, fileInfo{Offset: l.Offset, Dev: l.Dev, Inode: l.Inode, Path: l.Path, Private: l.Perms[3] == 'p'})
-			if l.special() {
-				r.SeedSpecial++
-			} else {
+			var f vmspace.File
+			if !l.anon() {
+				f = lineFile(pid, l, vf)
 				r.SeedFileAreas++
+			} else {
+				r.SeedAnonAreas++
 			}
+			var prev, next *Line
+			if i > 0 {
+				prev = &lines[i-1]
+			}
+			if i+1 < len(lines) {
+				next = &lines[i+1]
+			}
+			steps = append(steps, s.seedPrivate(pid, l, prot, vf, f, like(prev, &l), like(&l, next))...)
 		}
-		prevEnd, prevProt = l.End, prot
+	}
+	steps = append(steps, func(sp *vmspace.Space) (uint64, error) {
+		sp.SetBrk(base.startBrk, base.kernelBrk)
+		return 0, nil
+	})
+	opts := []vmspace.Option{vmspace.WithMmapBase(base.mmapBase)}
+	if base.stackLimit != 0 && base.stackLimit < 1<<62 {
+		opts = append(opts, vmspace.WithStackLimit(base.stackLimit))
 	}
 	s.base = func() (*vmspace.Space, error) {
-		sp, err := vmspace.New(vmspace.WithMmapBase(mmapBase))
+		sp, err := vmspace.New(opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -211,9 +236,23 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 	return s, nil
 }
 
-// seedAnon returns the steps that map one private anonymous area of a
-// seed, with the flags smaps shows (vf) and an anon_vma (a written page)
-// where pagemap shows a write.
+// like reports whether two private areas, a just below b, would be one
+// area in the kernel but for something a listing does not show (their
+// anon_vmas, flags): adjacent, same permissions, both anonymous or both
+// the same file at contiguous offsets.
+func like(a, b *Line) bool {
+	if a == nil || b == nil || a.End != b.Start || a.Perms != b.Perms || a.Perms[3] != 'p' || a.special() || b.special() {
+		return false
+	}
+	if a.anon() || b.anon() {
+		return a.anon() && b.anon() && a.Path != "[stack]" && b.Path != "[stack]"
+	}
+	return a.Dev == b.Dev && a.Inode == b.Inode && a.Offset+(a.End-a.Start) == b.Offset
+}
+
+// seedPrivate returns the steps that map one private area of a seed,
+// anonymous or of file, with the flags smaps shows (vf) and an anon_vma
+// (a written page: a copy, for a file) where pagemap shows a write.
 //
 // Flags: VM_NORESERVE comes from MapNoReserve; VM_ACCOUNT, which mmap
 // gives to private writable memory and mprotect to memory made writable
@@ -235,7 +274,7 @@ func seed(pid int, lines []Line, mmapBase uint64, r *Report) (*space, error) {
 // taken away: two anon_vmas, no merge. Other areas are faulted plainly and
 // share a neighbour's anon_vma where the kernel's rules allow, as areas
 // split by mprotect do.
-func (s *space) seedAnon(pid int, l Line, prot vmspace.Prot, vf map[string]bool, sameAsPrev, apart bool) []step {
+func (s *space) seedPrivate(pid int, l Line, prot vmspace.Prot, vf map[string]bool, file vmspace.File, sameAsPrev, apart bool) []step {
 	w, werr := firstWritten(pid, l.Start, l.End)
 	written := werr == nil && w != 0
 	if !written && (sameAsPrev || apart) {
@@ -260,6 +299,12 @@ func (s *space) seedAnon(pid int, l Line, prot vmspace.Prot, vf map[string]bool,
 		return func(sp *vmspace.Space) (uint64, error) { return 0, sp.Advise(start, length, a) }
 	}
 	steps := []step{func(sp *vmspace.Space) (uint64, error) { return sp.Map(start, length, tmp, flags) }}
+	if file != nil {
+		off := l.Offset
+		steps[0] = func(sp *vmspace.Space) (uint64, error) {
+			return sp.MapFile(start, length, tmp, flags&^vmspace.MapAnonymous, file, off)
+		}
+	}
 	for _, f := range []struct {
 		name string
 		adv  vmspace.Advice
@@ -320,7 +365,7 @@ const (
 
 // firstWritten returns the first page of [start, end) that the process
 // wrote to, or 0: a swapped page, or a present anonymous page mapped only
-// here. The shared zero page (a read of untouched memory) is present but
+// here (in a private file area, the copy a write made). The shared zero page (a read of untouched memory) is present but
 // neither file nor exclusive, so it does not count. Not exact: an
 // anonymous page still shared with a fork relative after a write is not
 // exclusive (the mirror has that area's anon_vma from Fork already), a
@@ -358,7 +403,7 @@ func firstWritten(pid int, start, end uint64) (uint64, error) {
 // anon_vma (which decide later merges).
 func (s *space) catchUp(pid int, lines []Line, r *Report) {
 	for _, l := range lines {
-		if l.End > userEnd || !l.anon() || l.Perms[3] != 'p' {
+		if l.End > userEnd || l.special() || l.Perms[3] != 'p' {
 			continue
 		}
 		if l.Path == "[stack]" {

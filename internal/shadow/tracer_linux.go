@@ -206,11 +206,10 @@ func (t *tracer) exec(tk *task) error {
 	if err != nil {
 		return err
 	}
-	s, err := seed(tk.tid, lines, 0, &t.r)
+	s, err := seed(tk.tid, lines, space{stackLimit: stackLimit(tk.tid), startBrk: sb, kernelBrk: sb}, &t.r)
 	if err != nil {
 		return err
 	}
-	s.startBrk, s.brk = sb, sb
 	s.users = 1
 	tk.sp = s
 	tk.inCall, tk.layout, tk.conc = false, false, false
@@ -372,17 +371,14 @@ func (t *tracer) resync(tk *task) {
 	if err != nil {
 		return
 	}
-	ns, err := seed(tk.tid, lines, s.mmapBase, &t.r)
+	ns, err := seed(tk.tid, lines, *s, &t.r)
 	if err != nil {
 		fmt.Fprintf(t.o.Out, "shadow: rebuilding the mirror of %d: %v\n", tk.tid, err)
 		t.stopped = true
 		return
 	}
 	s.sp.Close()
-	s.sp, s.files, s.written = ns.sp, ns.files, ns.written
-	if s.kernelBrk != 0 {
-		s.brk = s.kernelBrk
-	}
+	s.sp, s.base, s.log, s.files, s.written = ns.sp, ns.base, ns.log, ns.files, ns.written
 }
 
 // Bits of clone's flags.
@@ -585,7 +581,7 @@ func (t *tracer) batch(tk *task) {
 			start.close()
 		}
 		s.sp.Close()
-		s.sp, s.log, s.files, s.written, s.brk = found.sp, found.log, found.files, found.written, found.brk
+		s.sp, s.log, s.files, s.written = found.sp, found.log, found.files, found.written
 		t.r.add(&scratch)
 		t.r.Mirrored += len(pend)
 		t.r.Concurrent += len(pend)
