@@ -25,6 +25,7 @@ type procFile struct {
 	r, w   bool
 	noExec bool
 	noMmap bool
+	thp    bool
 }
 
 func (f *procFile) ID() vmspace.FileID     { return f.id }
@@ -34,6 +35,7 @@ func (f *procFile) Readable() bool         { return f.r }
 func (f *procFile) Writable() bool         { return f.w }
 func (f *procFile) NoExec() bool           { return f.noExec }
 func (f *procFile) NoMmap() bool           { return f.noMmap }
+func (f *procFile) THPAligned() bool       { return f.thp }
 func (f *procFile) Truncate(n int64) error { f.size = n; return nil }
 func (f *procFile) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
@@ -88,8 +90,9 @@ func fdFile(pid, fd int) (vmspace.File, error) {
 		noMmap: st.Mode&unix.S_IFMT == unix.S_IFDIR,
 	}
 	var fs unix.Statfs_t
-	if unix.Statfs(p, &fs) == nil && fs.Flags&unix.ST_NOEXEC != 0 {
-		f.noExec = true
+	if unix.Statfs(p, &fs) == nil {
+		f.noExec = fs.Flags&unix.ST_NOEXEC != 0
+		f.thp = thpFS(fs.Type)
 	}
 	return f, nil
 }
@@ -111,11 +114,31 @@ func lineFile(pid int, l Line, vf map[string]bool) vmspace.File {
 		noExec: vf != nil && !vf["me"],
 	}
 	var st unix.Stat_t
-	if unix.Stat(fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, l.Start, l.End), &st) == nil ||
-		unix.Stat(l.Path, &st) == nil && st.Ino == l.Inode {
+	var fs unix.Statfs_t
+	if p := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, l.Start, l.End); unix.Stat(p, &st) == nil {
 		f.size = st.Size
+		if unix.Statfs(p, &fs) == nil {
+			f.thp = thpFS(fs.Type)
+		}
+	} else if unix.Stat(l.Path, &st) == nil && st.Ino == l.Inode {
+		f.size = st.Size
+		if unix.Statfs(l.Path, &fs) == nil {
+			f.thp = thpFS(fs.Type)
+		}
 	}
 	return f
+}
+
+// thpFS reports whether a file system's files are placed huge-page
+// aligned: those whose file_operations have thp_get_unmapped_area as
+// get_unmapped_area (ext2/3/4, xfs, btrfs). tmpfs aligns only when
+// mounted with huge pages, which the mirror does not check.
+func thpFS(magic int64) bool {
+	switch magic {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC:
+		return true
+	}
+	return false
 }
 
 // stackLimit reads the soft RLIMIT_STACK of a process (/proc/PID/limits),

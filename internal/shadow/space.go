@@ -210,7 +210,10 @@ func seed(pid int, lines []Line, base space, r *Report) (*space, error) {
 		sp.SetBrk(base.startBrk, base.kernelBrk)
 		return 0, nil
 	})
-	opts := []vmspace.Option{vmspace.WithMmapBase(base.mmapBase)}
+	// The host's kernel has transparent huge pages configured in (the
+	// shadow's only host so far; a kernel without them would need this
+	// off): large anonymous and file mappings are placed aligned.
+	opts := []vmspace.Option{vmspace.WithMmapBase(base.mmapBase), vmspace.WithTHPAlign(true)}
 	if base.stackLimit != 0 && base.stackLimit < 1<<62 {
 		opts = append(opts, vmspace.WithStackLimit(base.stackLimit))
 	}
