@@ -351,7 +351,7 @@ func (x *session) setNewAddr(r *remapReq) error {
 	if r.a.shm != nil {
 		f = r.a.shm.file
 	}
-	addr, err := x.s.getUnmappedArea(x, hint, r.newLen, false, r.a.flags, f, pgoff)
+	addr, err := x.s.getUnmappedArea(x, hint, r.newLen, false, r.a.flags&VMMayShare != 0, r.a.flags, f, pgoff)
 	if err != nil {
 		return err
 	}

@@ -20,14 +20,14 @@ type THPAligner interface {
 // huge-page aligned by thp_get_unmapped_area. Shared anonymous memory
 // goes through shmem_get_unmapped_area, which aligns only when shmem huge
 // pages are on; that is not modelled (the kernel's default is off).
-func (s *Space) getUnmappedArea(x *session, addr, length uint64, fixed bool, vmf Flags, f File, pgoff uint64) (uint64, error) {
+func (s *Space) getUnmappedArea(x *session, addr, length uint64, fixed, shared bool, vmf Flags, f File, pgoff uint64) (uint64, error) {
 	if !fixed && s.thpAlign {
 		thp := false
 		if f != nil {
 			ta, ok := f.(THPAligner)
 			thp = ok && ta.THPAligned()
 		} else {
-			thp = vmf&VMMayShare == 0 && addr == 0 && length%pmdSize == 0
+			thp = !shared && addr == 0 && length%pmdSize == 0
 			pgoff = 0 // always zero for anonymous memory
 		}
 		if thp {

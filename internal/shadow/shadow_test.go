@@ -15,18 +15,17 @@ import (
 	"github.com/vmspace/vmspace"
 )
 
-// buildAnon compiles testdata/anon.c statically into a temporary
-// directory. A static binary's layout is anonymous memory apart from its
-// own file areas, which the shadow holds as placeholders: every call it
-// makes can be mirrored exactly until vmspace maps files.
-func buildAnon(t *testing.T) string {
+// buildProg compiles testdata/prog.c statically into a temporary
+// directory: a static binary makes only the layout calls its source
+// shows (and libc's few at start), so each test knows what it exercises.
+func buildProg(t *testing.T) string {
 	t.Helper()
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		t.Skip("gcc not found: the test program cannot be built")
 	}
-	bin := filepath.Join(t.TempDir(), "anon")
-	out, err := exec.Command(gcc, "-static", "-O1", "-pthread", "-o", bin, "testdata/anon.c").CombinedOutput()
+	bin := filepath.Join(t.TempDir(), "prog")
+	out, err := exec.Command(gcc, "-static", "-O1", "-pthread", "-o", bin, "testdata/prog.c").CombinedOutput()
 	if err != nil {
 		t.Skipf("gcc -static failed (no static libc?): %v\n%s", err, out)
 	}
@@ -64,12 +63,12 @@ func run(t *testing.T, o Options) (*Report, int, string, string) {
 // mprotect, mremap, madvise, brk, errors, a fork, stack growth, a
 // signal) is mirrored with no disagreement, each call compared.
 func TestShadowAnon(t *testing.T) {
-	bin := buildAnon(t)
+	bin := buildProg(t)
 	rep, code, out, prog := run(t, Options{Args: []string{bin}})
 	if rep.Disagreements != 0 || code != 0 {
 		t.Fatalf("D=%d exit %d, want 0 and 0:\n%s", rep.Disagreements, code, out)
 	}
-	if prog != "anon  done\n" {
+	if prog != "prog  done\n" {
 		t.Errorf("program printed %q", prog)
 	}
 	// Each round of churn makes 20 layout calls or more, and libc's start
@@ -91,12 +90,12 @@ func TestShadowAnon(t *testing.T) {
 // parent's mirror and then execs (a fresh mirror from its maps), and exit
 // statuses passing through.
 func TestShadowForkExec(t *testing.T) {
-	bin := buildAnon(t)
+	bin := buildProg(t)
 	rep, code, out, prog := run(t, Options{Args: []string{bin, "exec"}})
 	if rep.Disagreements != 0 || code != 0 {
 		t.Fatalf("D=%d exit %d, want 0 and 0:\n%s", rep.Disagreements, code, out)
 	}
-	if prog != "anon child done\nanon exec done\n" {
+	if prog != "prog child done\nprog exec done\n" {
 		t.Errorf("program printed %q", prog)
 	}
 	if rep.Forks != 2 || rep.SharedVM != 1 || rep.Execs != 2 {
@@ -113,7 +112,7 @@ func TestShadowForkExec(t *testing.T) {
 // overlapping calls are checked as batches in an order vmspace agrees
 // with.
 func TestShadowThreads(t *testing.T) {
-	bin := buildAnon(t)
+	bin := buildProg(t)
 	rep, code, out, _ := run(t, Options{Args: []string{bin, "threads"}})
 	if rep.Disagreements != 0 || code != 0 {
 		t.Fatalf("D=%d exit %d, want 0 and 0:\n%s", rep.Disagreements, code, out)
@@ -134,7 +133,7 @@ func TestShadowThreads(t *testing.T) {
 // differing maps line; the run then exits 3. With --keep-going the mirror
 // is rebuilt and every corruption is caught again.
 func TestShadowWrongMirror(t *testing.T) {
-	bin := buildAnon(t)
+	bin := buildProg(t)
 	var corrupted int
 	limit := 1 << 30
 	corrupt := func(sp *vmspace.Space, c Call) {

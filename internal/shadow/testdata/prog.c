@@ -1,10 +1,12 @@
-// anon.c: a small program for the shadow's tests. It changes its layout
-// with anonymous memory only (mmap, munmap, mprotect, mremap, madvise,
-// brk), writes to some of it between calls (so areas get anon_vmas that
+// prog.c: a small program for the shadow's tests. It changes its layout
+// with anonymous memory (mmap, munmap, mprotect, mremap, madvise, brk)
+// and a file of its own (private and shared mappings, huge-page aligned
+// placement), writes to some of it between calls (so areas get anon_vmas that
 // decide later merges), forks a child that changes its own copy, and with
 // "exec" as its first argument runs itself again through execve, with
 // "threads" it first runs four threads that map and unmap at once.
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,6 +75,42 @@ static void churn(int round) {
 	if (round == 0) munmap(g, 3 * PG);
 }
 
+/* files maps a file it makes beside its binary: 3 MiB and a page, so
+ * that the kernel places the mapping huge-page aligned (ext4 and xfs
+ * files go through thp_get_unmapped_area), privately and shared, grows
+ * and moves it, and maps 4 MiB of anonymous memory, also aligned. */
+static void files(const char *self) {
+	char path[4096];
+	snprintf(path, sizeof path, "%s.data", self);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, 3 * 1024 * 1024 + PG) != 0) exit(20);
+	char *p = mmap(NULL, 3 * 1024 * 1024 + PG, PROT_READ, MAP_PRIVATE, fd, 0);
+	char *s = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, PG);
+	char *o = mmap(NULL, 3 * 1024 * 1024, PROT_READ, MAP_PRIVATE, fd, PG); /* aligned like its offset */
+	if (p == MAP_FAILED || s == MAP_FAILED || o == MAP_FAILED) exit(21);
+	s[0] = 1;
+	mprotect(p + PG, PG, PROT_READ | PROT_WRITE);
+	p[PG] = 1;                          /* a private copy: anon_vma */
+	mprotect(p + PG, PG, PROT_READ);
+	char *q = mremap(s, 2 * PG, 8 * PG, MREMAP_MAYMOVE);
+	if (q == MAP_FAILED) exit(22);
+	munmap(q, 8 * PG);
+	munmap(o, 3 * 1024 * 1024);
+	/* Errors the file decides: a shared writable mapping of a file
+	 * opened read-only, an unaligned offset. */
+	int ro = open(path, O_RDONLY);
+	if (mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0) != MAP_FAILED) exit(23);
+	if (mmap(NULL, PG, PROT_READ, MAP_PRIVATE, ro, 1) != MAP_FAILED) exit(24);
+	if (mmap(NULL, PG, PROT_READ, MAP_PRIVATE, 1000, 0) != MAP_FAILED) exit(25);
+	close(ro);
+	char *big = mmap(NULL, 4 * 1024 * 1024, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (big == MAP_FAILED) exit(26);
+	munmap(big, 4 * 1024 * 1024);
+	munmap(p, 3 * 1024 * 1024 + PG);
+	close(fd);
+	unlink(path);
+}
+
 static volatile int got;
 static void on_usr1(int sig) { got = sig; }
 
@@ -105,6 +143,7 @@ int main(int argc, char **argv) {
 	raise(SIGUSR1); /* a signal the shadow must deliver */
 	if (got != SIGUSR1) return 15;
 	if (grow_stack(8) < 0) return 16;
+	files(argv[0]);
 	if (argc > 1 && strcmp(argv[1], "threads") == 0) {
 		static const long extra[3] = {MAP_NORESERVE, MAP_STACK, MAP_NORESERVE | MAP_STACK};
 		pthread_t t[3];
@@ -131,6 +170,6 @@ int main(int argc, char **argv) {
 		waitpid(q, &st, 0);
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 7) return 14;
 	}
-	printf("anon %s done\n", argc > 1 ? argv[1] : "");
+	printf("prog %s done\n", argc > 1 ? argv[1] : "");
 	return argc > 1 && strcmp(argv[1], "child") == 0 ? 7 : 0;
 }
