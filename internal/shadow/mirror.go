@@ -14,15 +14,15 @@ func isAccErr(err error) bool {
 }
 
 // result turns a vmspace answer into a raw system call return value.
-func result(v uint64, err error) (int64, bool, error) {
+func result(v uint64, err error) (int64, error) {
 	if err == nil {
-		return int64(v), false, nil
+		return int64(v), nil
 	}
 	var e syscall.Errno
 	if errors.As(err, &e) {
-		return -int64(e), false, nil
+		return -int64(e), nil
 	}
-	return 0, false, err // not an errno: a defect to report as such
+	return 0, err // not an errno: a defect to report as such
 }
 
 // mmap and mremap flags the mirror looks at (include/uapi/linux/mman.h).
@@ -32,11 +32,9 @@ const (
 )
 
 // apply mirrors one call, whose kernel answer is c.Ret, into s and returns
-// vmspace's answer as a raw return value. taken reports a call whose
-// answer the mirror took from the kernel instead of computing it (none
-// today; kept for calls that only the kernel can answer).
-func (s *space) apply(c Call, r *Report) (ret int64, taken bool, err error) {
-	ret, taken, err = s.apply1(c, r)
+// vmspace's answer as a raw return value (an address, 0, or -errno).
+func (s *space) apply(c Call, r *Report) (ret int64, err error) {
+	ret, err = s.apply1(c, r)
 	// Areas made or removed by the call may take the range of an area
 	// known to be written: forget what is known of the ranges it touched.
 	a := c.Args
@@ -51,7 +49,7 @@ func (s *space) apply(c Call, r *Report) (ret int64, taken bool, err error) {
 	case sysBrk:
 		s.forget(s.startBrk, userEnd) // the heap's neighbourhood
 	}
-	return ret, taken, err
+	return ret, err
 }
 
 // forget drops the written marks of kernel areas overlapping [start, end).
@@ -63,7 +61,7 @@ func (s *space) forget(start, end uint64) {
 	}
 }
 
-func (s *space) apply1(c Call, r *Report) (ret int64, taken bool, err error) {
+func (s *space) apply1(c Call, r *Report) (int64, error) {
 	a := c.Args
 	switch c.Nr {
 	case sysMmap:
@@ -109,7 +107,7 @@ func (s *space) apply1(c Call, r *Report) (ret int64, taken bool, err error) {
 		return result(s.op(func(sp *vmspace.Space) (uint64, error) { return 0, sp.Advise(a[0], a[1], vmspace.Advice(a[2])) }))
 	case sysBrk:
 		v, _ := s.op(func(sp *vmspace.Space) (uint64, error) { return sp.Brk(a[0]), nil })
-		return int64(v), false, nil
+		return int64(v), nil
 	}
-	return 0, false, fmt.Errorf("%s is not mirrored", c.name())
+	return 0, fmt.Errorf("%s is not mirrored", c.name())
 }

@@ -15,11 +15,10 @@ type Report struct {
 
 	// What the mirror took from /proc/PID/maps instead of mirroring.
 	Seeds         int // spaces built from /proc/PID/maps (exec, and resyncs)
-	SeedFileAreas int // file areas taken from maps at a seed (held as placeholders)
+	SeedFileAreas int // file areas taken from maps at a seed
 	SeedSpecial   int // [vdso], [vvar]... taken from maps
 	SeedAnonAreas int // anonymous areas (stack, bss, heap) taken from maps
-	FileMaps      int // file mmaps mirrored as placeholders (no file mappings in vmspace yet)
-	FileErrors    int // failed file mmaps whose errno only the file can tell (taken from the kernel)
+	FileMaps      int // file mmaps mirrored (MapFile)
 	StackGrowths  int // stack growth by faults, mirrored by a fault below the stack
 	WrittenFaults int // areas given their anon_vma by a write fault after pagemap showed a written page
 	WrittenMissed int // written pages the mirror could not fault (area not writable there)
@@ -37,8 +36,7 @@ type Report struct {
 func (r *Report) notes(w io.Writer) {
 	fmt.Fprintf(w, "shadow: note: %d spaces built from /proc/PID/maps (%d execs, %d resyncs): %d anonymous areas, %d file areas, %d special areas ([vdso], [vvar]) taken from the kernel\n",
 		r.Seeds, r.Execs, r.Resyncs, r.SeedAnonAreas, r.SeedFileAreas, r.SeedSpecial)
-	fmt.Fprintf(w, "shadow: note: %d file mmaps mirrored as placeholders (shared anonymous areas carrying the file's dev:inode/offset), %d file mmap errors taken from the kernel\n",
-		r.FileMaps, r.FileErrors)
+	fmt.Fprintf(w, "shadow: note: %d of the mirrored calls were file mmaps (MapFile); special areas are placeholders listed as the kernel lists them\n", r.FileMaps)
 	fmt.Fprintf(w, "shadow: note: %d stack growths and %d written areas (pagemap) faulted into the mirror, %d written pages not faultable\n",
 		r.StackGrowths, r.WrittenFaults, r.WrittenMissed)
 	fmt.Fprintf(w, "shadow: note: %d forks (Space.Fork), %d CLONE_VM children sharing a mirror; %d calls overlapped another thread's, in %d batches each compared once at its end, in the first serial order vmspace agrees with\n",
@@ -62,7 +60,6 @@ func (r *Report) Final() string {
 // order is chosen).
 func (r *Report) add(o *Report) {
 	r.FileMaps += o.FileMaps
-	r.FileErrors += o.FileErrors
 	r.StackGrowths += o.StackGrowths
 	r.WrittenFaults += o.WrittenFaults
 	r.WrittenMissed += o.WrittenMissed

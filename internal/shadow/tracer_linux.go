@@ -215,7 +215,7 @@ func (t *tracer) exec(tk *task) error {
 	tk.inCall, tk.layout, tk.conc = false, false, false
 	t.r.Execs++
 	if !t.stopped {
-		t.compare(tk, Call{Pid: tk.tid, Nr: sysExecve}, lines, 0, true)
+		t.compare(tk, Call{Pid: tk.tid, Nr: sysExecve}, lines, 0, false)
 	}
 	return nil
 }
@@ -294,7 +294,7 @@ func (t *tracer) mirror(tk *task, c Call) {
 		return // the process is going away
 	}
 	s.catchUp(tk.tid, lines, &t.r)
-	ret, taken, err := s.apply(c, &t.r)
+	ret, err := s.apply(c, &t.r)
 	if t.o.afterMirror != nil {
 		t.o.afterMirror(s.sp, c)
 	}
@@ -302,9 +302,6 @@ func (t *tracer) mirror(tk *task, c Call) {
 		s.kernelBrk = uint64(c.Ret)
 	}
 	t.r.Mirrored++
-	if tk.conc {
-		t.r.Concurrent++
-	}
 	if t.o.Trace {
 		fmt.Fprintf(t.o.Out, "shadow: trace: %s; vmspace %s\n", c, retString(ret))
 	}
@@ -312,18 +309,17 @@ func (t *tracer) mirror(tk *task, c Call) {
 		t.disagree(tk, c, fmt.Sprintf("vmspace failed: %v", err), nil, nil, -1)
 		return
 	}
-	if taken {
-		ret = c.Ret
-	}
-	t.compare(tk, c, lines, ret, taken)
+	t.compare(tk, c, lines, ret, true)
 }
 
 // compare checks the mirror's answer and layout against the kernel's.
-func (t *tracer) compare(tk *task, c Call, lines []Line, ret int64, taken bool) {
+// checkRet is false for a layout made without a call to answer (exec, a
+// fork's child).
+func (t *tracer) compare(tk *task, c Call, lines []Line, ret int64, checkRet bool) {
 	mine, kern := tk.sp.render(), normalize(lines)
 	t.r.Compared++
 	i := firstDiff(mine, kern)
-	answer := taken || c.Nr == sysExecve || ret == c.Ret
+	answer := !checkRet || ret == c.Ret
 	if i < 0 && answer {
 		return
 	}
@@ -422,7 +418,7 @@ func (t *tracer) event(tk *task, cause int) {
 				t.r.Forks++
 				t.r.Mirrored++
 				if lines, err := readMaps(child); err == nil {
-					t.compare(ct, Call{Pid: child, Nr: sysFork, Ret: int64(child)}, lines, int64(child), true)
+					t.compare(ct, Call{Pid: child, Nr: sysFork, Ret: int64(child)}, lines, int64(child), false)
 				}
 			}
 		}
@@ -554,10 +550,7 @@ func (t *tracer) batch(tk *task) {
 				return false
 			}
 			var sr Report
-			ret, taken, err := cl.apply(p.c, &sr)
-			if taken {
-				ret = p.c.Ret
-			}
+			ret, err := cl.apply(p.c, &sr)
 			if err == nil && ret == p.c.Ret {
 				used[i] = true
 				order = append(order, i)
@@ -602,10 +595,10 @@ func (t *tracer) batch(tk *task) {
 	s.catchUp(tk.tid, lines, &t.r)
 	what := ""
 	for _, p := range pend {
-		ret, taken, err := s.apply(p.c, &t.r)
+		ret, err := s.apply(p.c, &t.r)
 		t.r.Mirrored++
 		t.r.Concurrent++
-		if err == nil && !taken && ret != p.c.Ret && what == "" {
+		if err == nil && ret != p.c.Ret && what == "" {
 			what = fmt.Sprintf("%s: vmspace answered %s", p.c, retString(ret))
 		}
 	}
