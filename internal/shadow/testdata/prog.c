@@ -129,7 +129,7 @@ static int grow_stack(int depth) {
  * fall between another's calls, which no tracer can see. */
 static void *worker(void *arg) {
 	int extra = (int)(long)arg;
-	for (int i = 0; i < 50; i++) {
+	for (int i = 0; i < 20; i++) {
 		char *p = mmap(NULL, (1 + i % 3) * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra, -1, 0);
 		p[0] = 1;
 		mprotect(p, PG, PROT_READ);
