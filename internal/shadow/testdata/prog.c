@@ -28,8 +28,9 @@ static void churn(int round) {
 	(void)b;                        /* merges with a: b has no anon_vma */
 	/* Two areas written apart get two anon_vmas and never merge, even
 	 * with equal protections: the mirror must learn of the writes. */
-	char *x = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *y = mmap(x - 2 * PG, 2 * PG, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	char *y = mmap(NULL, 4 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* y, x */
+	char *x = mmap(y + 2 * PG, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	mmap(y, 2 * PG, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	x[0] = 1;
 	y[0] = 1;
 	mprotect(y, 2 * PG, PROT_READ | PROT_WRITE);
