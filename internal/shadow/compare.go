@@ -53,10 +53,10 @@ func normalize(lines []Line) []Line {
 }
 
 // same compares two lines on what the listing says of a layout: range,
-// permissions, shared/private, offset and dev:inode (not the name).
+// permissions, shared/private, offset, dev:inode and the name.
 func same(a, b Line) bool {
 	return a.Start == b.Start && a.End == b.End && a.Perms == b.Perms &&
-		a.Offset == b.Offset && a.Dev == b.Dev && a.Inode == b.Inode
+		a.Offset == b.Offset && a.Dev == b.Dev && a.Inode == b.Inode && samePath(a.Path, b.Path)
 }
 
 // firstDiff returns the index of the first line where the mirror's layout
@@ -75,4 +75,12 @@ func lineAt(ls []Line, i int) string {
 		return ls[i].String()
 	}
 	return "(no line)"
+}
+
+// samePath compares the names of a line of the mirror (mine) and of the
+// kernel: equal, or the kernel's with " (deleted)" added, for a file
+// unlinked after it was mapped (d_path names the unlinked dentry so; an
+// unlink changes no layout, so the mirror keeps the name it mapped).
+func samePath(mine, kernel string) bool {
+	return mine == kernel || mine+" (deleted)" == kernel
 }

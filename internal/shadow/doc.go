@@ -8,10 +8,15 @@
 // key, mremap, madvise, brk) the call is applied to the mirror at its
 // syscall-exit stop, vmspace's answer is compared with the kernel's, and
 // the mirror's layout with /proc/PID/maps: range, permissions,
-// shared/private, offset, device:inode (not the name). A fork gives the
-// child Space.Fork of its parent's mirror; CLONE_VM children (threads,
-// vfork) share their parent's. Signals are delivered as if untraced; the
-// program's standard streams and exit status pass through.
+// shared/private, offset, device:inode and the name (a file unlinked after
+// it was mapped may show " (deleted)"). A fork gives the child Space.Fork
+// of its parent's mirror; CLONE_VM children (threads, vfork) share their
+// parent's. Signals are delivered as if untraced; the program's standard
+// streams and exit status pass through (128+N for a death by signal N).
+// One difference from an untraced run: a stop signal (SIGSTOP, SIGTSTP)
+// does not keep the program stopped, since a tracee attached with
+// PTRACE_TRACEME cannot be left in its group-stop (PTRACE_LISTEN needs
+// PTRACE_SEIZE).
 //
 // What the mirror takes from the kernel instead of computing (counted in
 // the report's notes):

@@ -56,7 +56,7 @@ func TestFirstDiffNormalize(t *testing.T) {
 	}
 	m := []Line{
 		{0x1000, 0x2000, "rw-s", 0, "00:01", 0, "/dev/zero (deleted)"},
-		{0x3000, 0x4000, "r--p", 0x1000, "fe:00", 5, "other name: not compared"},
+		{0x3000, 0x4000, "r--p", 0x1000, "fe:00", 5, "/lib"},
 	}
 	if i := firstDiff(m, normalize(k)); i != -1 {
 		t.Fatalf("firstDiff = %d, want -1", i)
@@ -68,12 +68,18 @@ func TestFirstDiffNormalize(t *testing.T) {
 		func(l *Line) { l.Offset = 0 },
 		func(l *Line) { l.Dev = "fe:01" },
 		func(l *Line) { l.Inode = 6 },
+		func(l *Line) { l.Path = "/lib2" },
+		func(l *Line) { l.Path = "/lib (deleted)" },
 	} {
 		m2 := append([]Line(nil), m...)
 		change(&m2[1])
 		if i := firstDiff(m2, normalize(k)); i != 1 {
 			t.Errorf("after a change to %v: firstDiff = %d, want 1", m2[1], i)
 		}
+	}
+	k[1].Path = "/lib (deleted)" // unlinked after it was mapped
+	if i := firstDiff(m, normalize(k)); i != -1 {
+		t.Errorf("an unlinked file: firstDiff = %d, want -1", i)
 	}
 	if i := firstDiff(m[:1], normalize(k)); i != 1 {
 		t.Errorf("a missing line: firstDiff = %d, want 1", i)
