@@ -1,7 +1,10 @@
 package vmspace
 
 import (
+	"io"
 	"os"
+	"sync"
+	"syscall"
 
 	"github.com/vmspace/vmspace/internal/mm"
 )
@@ -38,6 +41,13 @@ func Truncate(f File, size int64) error { return mm.Truncate(f, size) }
 // WriteBack writes the page-cache pages of f that shared mappings wrote
 // back to f (msync).
 func WriteBack(f File) error { return mm.WriteBack(f) }
+
+// Evict writes f's dirty cached pages back and forgets its page cache. A
+// file's page cache otherwise lives as long as the process, as the
+// kernel keeps it after the last mapping goes: what a shared mapping
+// wrote shows in the next mapping of the file. Call Evict when no mapping
+// of f is left.
+func Evict(f File) error { return mm.Evict(f) }
 
 // Brk moves the program break to addr and returns the break after the
 // call, as brk(2) does: the new one on success, the old one when it
@@ -108,3 +118,67 @@ func (o *osFile) Size() (int64, error) {
 func (o *osFile) ReadAt(p []byte, off int64) (int, error)  { return o.f.ReadAt(p, off) }
 func (o *osFile) WriteAt(p []byte, off int64) (int, error) { return o.f.WriteAt(p, off) }
 func (o *osFile) Truncate(size int64) error                { return o.f.Truncate(size) }
+
+// FileRef is a File known only by its identity, path and size, whose
+// contents read as zeroes: what a tracer that mirrors another process's
+// mappings (from /proc/PID/maps and stat) needs to map a file whose bytes
+// do not matter to it. Writes are dropped. It is safe for concurrent use.
+type FileRef struct {
+	id     FileID
+	path   string
+	r, w   bool
+	mu     sync.Mutex
+	size   int64
+	noExec bool
+}
+
+// NewFileRef returns a FileRef. dev is encoded as stat's st_dev (for a
+// major:minor pair from /proc/PID/maps, unix.Mkdev(major, minor)).
+func NewFileRef(id FileID, path string, size int64, readable, writable bool) *FileRef {
+	return &FileRef{id: id, path: path, size: size, r: readable, w: writable}
+}
+
+func (f *FileRef) ID() FileID     { return f.id }
+func (f *FileRef) Path() string   { return f.path }
+func (f *FileRef) Readable() bool { return f.r }
+func (f *FileRef) Writable() bool { return f.w }
+
+// SetNoExec marks the file as one on a noexec mount.
+func (f *FileRef) SetNoExec(on bool) { f.noExec = on }
+
+// NoExec reports whether the file is on a noexec mount.
+func (f *FileRef) NoExec() bool { return f.noExec }
+
+func (f *FileRef) Size() (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.size, nil
+}
+
+// ReadAt reads zeroes inside the size.
+func (f *FileRef) ReadAt(p []byte, off int64) (int, error) {
+	size, _ := f.Size()
+	if off >= size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), size-off))
+	clear(p[:n])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// WriteAt drops the bytes.
+func (f *FileRef) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
+
+// Truncate sets the size (call it through the package's Truncate).
+func (f *FileRef) Truncate(size int64) error {
+	if size < 0 {
+		return syscall.EINVAL
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.size = size
+	return nil
+}

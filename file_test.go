@@ -80,3 +80,31 @@ func TestOSFile(t *testing.T) {
 		t.Fatalf("shared writable on O_RDONLY: %v, want EACCES", err)
 	}
 }
+
+// A FileRef maps by identity and size alone: zeroes inside, SIGBUS past
+// the end, and the listing names it.
+func TestFileRef(t *testing.T) {
+	f := vmspace.NewFileRef(vmspace.FileID{Dev: 0xfe00, Ino: 77}, "/usr/lib/libc.so.6", vmspace.PageSize+1, true, false)
+	s, err := vmspace.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr, err := s.MapFile(0, 3*vmspace.PageSize, vmspace.ProtRead, vmspace.MapPrivate, f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte{1}
+	if _, err := s.ReadAt(b, addr+vmspace.PageSize+5); err != nil || b[0] != 0 {
+		t.Fatalf("ReadAt = %v, %v", b, err)
+	}
+	if _, err := s.ReadAt(b, addr+2*vmspace.PageSize); !errors.Is(err, vmspace.ErrSigbus) {
+		t.Fatalf("past the end: %v", err)
+	}
+	if _, err := s.MapFile(0, vmspace.PageSize, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapShared, f, 0); !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("shared writable of a read-only ref: %v", err)
+	}
+	if m := s.Maps()[0]; m.Path != "/usr/lib/libc.so.6" || m.File.Ino != 77 {
+		t.Fatalf("listing %+v", m)
+	}
+}

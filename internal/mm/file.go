@@ -49,11 +49,13 @@ type File interface {
 // PROT_EXEC later), and NoMmap() bool, true for a file that cannot be
 // mapped at all, such as a directory (ENODEV).
 
-// files is the page-cache registry: one object per FileID for as long as
-// some area maps it (the areas hold it; the registry only finds it).
+// files is the page-cache registry: one object per FileID, kept after
+// the last mapping goes, as the kernel keeps a file's page cache (a file
+// written through a shared mapping, unmapped and mapped again shows what
+// was written), until Evict.
 var files struct {
 	sync.Mutex
-	m map[FileID]weak.Pointer[shmObject]
+	m map[FileID]*shmObject
 }
 
 // fileObject returns the page cache of f, creating it on first use with
@@ -62,7 +64,7 @@ func fileObject(f File) (*shmObject, error) {
 	id := f.ID()
 	files.Lock()
 	defer files.Unlock()
-	if o := files.m[id].Value(); o != nil {
+	if o := files.m[id]; o != nil {
 		return o, nil
 	}
 	size, err := f.Size()
@@ -74,21 +76,31 @@ func fileObject(f File) (*shmObject, error) {
 	o.mu.pages = make(map[uint64]*pagetable.Page)
 	o.mu.spaces = make(map[weak.Pointer[Space]]struct{})
 	if files.m == nil {
-		files.m = make(map[FileID]weak.Pointer[shmObject])
+		files.m = make(map[FileID]*shmObject)
 	}
-	files.m[id] = weak.Make(o)
+	files.m[id] = o
 	return o, nil
 }
 
-// lookupFileObject returns the page cache of id if some area maps it.
+// lookupFileObject returns the page cache of id, if there is one.
 func lookupFileObject(id FileID) *shmObject {
 	files.Lock()
 	defer files.Unlock()
-	o := files.m[id].Value()
-	if o == nil {
-		delete(files.m, id)
+	return files.m[id]
+}
+
+// Evict writes f's dirty cached pages back to f and forgets its page
+// cache, so that the next mapping of f reads f afresh (as dropping the
+// inode from the cache would). Call it when no mapping of f is left:
+// areas that still map f keep the old cache, apart from new mappings.
+func Evict(f File) error {
+	if err := WriteBack(f); err != nil {
+		return err
 	}
-	return o
+	files.Lock()
+	defer files.Unlock()
+	delete(files.m, f.ID())
+	return nil
 }
 
 // addSpace records that s maps o, so that a truncation can find the

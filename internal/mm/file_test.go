@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -485,5 +486,34 @@ func TestFileNoExec(t *testing.T) {
 	mapFile(t, s, 0, 1, ro, MapPrivate, f, 0)
 	if err := s.Protect(tbase, pg, ProtRead|ProtExec); !isErrno(err, syscall.EACCES) {
 		t.Fatalf("Protect(r-x) = %v, want EACCES", err)
+	}
+}
+
+// The page cache outlives the mappings, as the kernel's does: a shared
+// write shows in the next mapping of the file; Evict writes it back and
+// forgets the cache.
+func TestFileCacheOutlivesMappings(t *testing.T) {
+	f := newFile(pg, true, 0)
+	s := newSpace(t, PerArea, true, nil)
+	mapFile(t, s, 0, 1, rw, MapShared, f, 0)
+	if err := writeByte(s, 0, 3, 0x99); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unmap(tbase, pg); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	mapFile(t, s, 4, 1, ro, MapPrivate, f, 0)
+	wantByte(t, s, 4, 3, 0x99)
+	if err := s.Unmap(tbase+4*pg, pg); err != nil {
+		t.Fatal(err)
+	}
+	if err := Evict(f); err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	f.ReadAt(b[:], 3)
+	if b[0] != 0x99 || lookupFileObject(f.ID()) != nil {
+		t.Fatalf("after Evict: file byte %#x, cache %v", b[0], lookupFileObject(f.ID()))
 	}
 }

@@ -135,7 +135,7 @@ func runSpaceWith(t testing.TB, src string, o Options) (out []string, execOnly m
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.S.Close()
+	defer e.Close()
 	execOnly = map[int]bool{}
 	readFirst := touchReadsFirst()
 	out, err = runOps(e, src, func(i int, op script.Op) {

@@ -30,6 +30,7 @@ type Engine struct {
 	files  map[string]*scriptFile // the script's files by name
 	idents map[mm.FileID]string   // every file the script made, by identity
 	heap   bool                   // a heap line ran
+	all    []*mm.MemFile          // every file the script made, for Close
 }
 
 // scriptFile is a script's file: an in-memory file and the mode the
@@ -95,6 +96,16 @@ func HostOptions(h kernel.Host) Options {
 		StackLimit:      h.StackLimit,
 		StackGuardGap:   h.StackGuardGap,
 	}
+}
+
+// Close closes the space and forgets the page caches of the script's
+// files (their inode numbers are never used again).
+func (e *Engine) Close() {
+	e.S.Close()
+	for _, f := range e.all {
+		mm.Evict(f)
+	}
+	e.all = nil
 }
 
 func place(addr uint64) (uint64, bool) {
@@ -248,6 +259,7 @@ func (e *Engine) File(name string, size uint64, mode script.FileMode) error {
 	f.SetMode(mode != script.FileWO, mode != script.FileRO)
 	e.files[name] = &scriptFile{f: f, mode: mode}
 	e.idents[id] = name
+	e.all = append(e.all, f)
 	return nil
 }
 

@@ -64,9 +64,12 @@ func TestScriptsOnLiveKernel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, ok := runKernel(t, string(in))
-				if !ok {
-					t.Fatal("the kernel engine refused a call")
+				want, err := runKernelErr(t, string(in))
+				if errors.Is(err, kernel.ErrNoBrk) {
+					t.Skip("the script's heap needs this process's break, which is not free here (a -race build's glibc uses it)")
+				}
+				if err != nil {
+					t.Fatalf("the kernel engine refused a call: %v", err)
 				}
 				o := HostOptions(h)
 				o.Recycle = true
