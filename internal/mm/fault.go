@@ -188,6 +188,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 			// with. Look again.
 			continue
 		}
+		s.hook(HookBeforeAccess, a)
 		if acc == Write {
 			p.Redirty() // a lazy-free page written again keeps its data
 		}

@@ -49,3 +49,43 @@ func TestLostWriteCopyAfterReuse(t *testing.T) {
 		})
 	}
 }
+
+// TestLockedWritableCopiesShared: mprotect making locked memory writable
+// populates it for writing (opWriteFault), which copies the pages a fork
+// shared, under the page-table lock as a fault does: the parent's later
+// writes stay out of the child.
+func TestLockedWritableCopiesShared(t *testing.T) {
+	s := newSpace(t, PerArea, true, nil)
+	if _, err := s.Map(tbase, 2*pg, rw, priv|MapFixed|MapLocked); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteAt([]byte{0xaa, 0xbb}, tbase); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Protect(tbase, 2*pg, ro); err != nil {
+		t.Fatal(err)
+	}
+	child, err := s.Fork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer child.Close()
+	if m := s.pt.Lookup((tbase - s.base) >> pageShift).Maps(); m != 2 {
+		t.Fatalf("page mapped %d times after the fork, want 2", m)
+	}
+	if err := s.Protect(tbase, 2*pg, rw); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.pt.Lookup((tbase - s.base) >> pageShift).Maps(); m != 1 {
+		t.Fatalf("page mapped %d times after mprotect populated it for writing, want 1 (a copy)", m)
+	}
+	if _, err := s.WriteAt([]byte{0x55}, tbase); err != nil {
+		t.Fatal(err)
+	}
+	var pb, cb [2]byte
+	s.ReadAt(pb[:], tbase)
+	child.ReadAt(cb[:], tbase)
+	if pb != [2]byte{0x55, 0xbb} || cb != [2]byte{0xaa, 0xbb} {
+		t.Fatalf("parent %x (want 55bb), child %x (want aabb)", pb, cb)
+	}
+}

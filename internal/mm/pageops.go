@@ -87,6 +87,9 @@ func (x *session) applyPageOps() {
 		case opClear:
 			s.pt.Clear(lo, hi)
 		case opMove:
+			if h := s.hooks; h != nil && h.Move != nil {
+				h.Move(op.start, op.to, op.end-op.start)
+			}
 			s.pt.Move(lo, (op.to-s.base)>>pageShift, hi-lo)
 		case opZap:
 			s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {

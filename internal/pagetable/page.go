@@ -10,10 +10,23 @@
 // dontneed) happens only while the areas covering the range are write-locked
 // or detached and the space lock is held for writing, so no fault can be
 // working on the same slots; faults on neighbouring slots of the same
-// directory are unaffected.
+// directory are unaffected (the one exception, MADV_DONTNEED inside one
+// area under its read lock, empties slots with compare-and-swap).
+//
+// A write fault on a private page decides between writing into it in place
+// and installing a copy; the two decisions, made by different faults on the
+// same slot, are ordered by the slot's page-table lock (Table.PTL, the
+// kernel's split PTE lock): a copy is installed only if, under the lock,
+// the slot still holds the page and the page is still shared; a page that
+// was ever shared (Page.WasShared) is reused only after the same check
+// under the lock. The lock is a leaf: nothing else is taken while it is
+// held.
 package pagetable
 
-import "sync/atomic"
+import (
+	"encoding/binary"
+	"sync/atomic"
+)
 
 // WordsPerPage is the number of 64-bit words in a 4 KiB page.
 const WordsPerPage = 4096 / 8
@@ -155,6 +168,14 @@ func (p *Page) SetByte(off uint64, v byte) {
 		if old == nw || w.CompareAndSwap(old, nw) {
 			return
 		}
+	}
+}
+
+// ReadAll copies the page's contents into buf (at least 4 KiB), a word at
+// a time.
+func (p *Page) ReadAll(buf []byte) {
+	for i := range p.words {
+		binary.LittleEndian.PutUint64(buf[8*i:], p.words[i].Load())
 	}
 }
 
