@@ -35,7 +35,9 @@ func (s *Space) MapFile(addr, length uint64, prot Prot, flags MapFlags, f File, 
 // Truncate sets f's size (ftruncate) and applies it to every mapping of f:
 // pages wholly past the new end are unmapped everywhere, private copies
 // included, and later accesses there get SIGBUS; the page cache's part of
-// the last page past the end reads as zeroes.
+// the last page past the end reads as zeroes. It takes the space lock of
+// each space that maps f, so it must not be called while holding an Area
+// of one of them.
 func Truncate(f File, size int64) error { return mm.Truncate(f, size) }
 
 // WriteBack writes the page-cache pages of f that shared mappings wrote
