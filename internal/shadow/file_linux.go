@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -94,7 +95,7 @@ func fdFile(pid, fd int) (vmspace.File, error) {
 		f.noExec = fs.Flags&unix.ST_NOEXEC != 0
 		f.thp = thpFS(fs.Type)
 	}
-	return f, nil
+	return intern(f), nil
 }
 
 // lineFile describes the file of a maps line for a seed: identity from the
@@ -126,7 +127,7 @@ func lineFile(pid int, l Line, vf map[string]bool) vmspace.File {
 			f.thp = thpFS(fs.Type)
 		}
 	}
-	return f
+	return intern(f)
 }
 
 // thpFS reports whether a file system's files are placed huge-page
@@ -163,4 +164,43 @@ func stackLimit(pid int) uint64 {
 // devString renders an st_dev as /proc/PID/maps does ("fe:00").
 func devString(dev uint64) string {
 	return fmt.Sprintf("%02x:%02x", unix.Major(dev), unix.Minor(dev))
+}
+
+// known holds the last procFile given to vmspace for each file identity.
+// vmspace keeps one page cache per identity, made with the first File
+// mapped and kept until Evict, and lists that File's path: when the same
+// identity comes back with another path (an inode reused after a file was
+// deleted, or a second name of the file), the old cache is evicted so
+// that new mappings list the path the kernel lists. Areas still mapping
+// the old cache keep it, as mappings of a deleted file do. Run evicts
+// everything at its end. Only the tracing goroutine uses it; the mutex is
+// for the tests that call Run one after another.
+var known struct {
+	sync.Mutex
+	m map[vmspace.FileID]*procFile
+}
+
+// intern records f as the file of its identity, evicting a cache made
+// for another path.
+func intern(f *procFile) *procFile {
+	known.Lock()
+	defer known.Unlock()
+	if known.m == nil {
+		known.m = map[vmspace.FileID]*procFile{}
+	}
+	if old := known.m[f.id]; old != nil && old.path != f.path {
+		_ = vmspace.Evict(old) // procFile writes nothing back
+	}
+	known.m[f.id] = f
+	return f
+}
+
+// evictAll forgets every page cache the run made.
+func evictAll() {
+	known.Lock()
+	defer known.Unlock()
+	for _, f := range known.m {
+		_ = vmspace.Evict(f)
+	}
+	known.m = nil
 }

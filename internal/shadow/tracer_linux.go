@@ -109,6 +109,7 @@ func Run(o Options) (*Report, int, error) {
 		return nil, 0, err
 	}
 	code := t.loop(pid, root)
+	evictAll()
 	t.r.notes(o.Out)
 	fmt.Fprintln(o.Out, t.r.Final())
 	return &t.r, code, nil
