@@ -175,6 +175,18 @@ func WithStackGuardGap(n uint64) Option { return func(c *mm.Config) { c.StackGua
 // merges as if the flag had not been given. Commit limits are not modelled.
 func WithOvercommitNever(on bool) Option { return func(c *mm.Config) { c.OvercommitNever = on } }
 
+// WithTHPAlign places mappings as a kernel built with transparent huge
+// pages does (thp_get_unmapped_area): anonymous private mappings whose
+// length is a multiple of 2 MiB, given no hint, and mappings of files
+// that implement THPAligner (files of ext4, xfs, btrfs), go to huge-page
+// aligned addresses (for a file: aligned like their file offset). Off by
+// default.
+func WithTHPAlign(on bool) Option { return func(c *mm.Config) { c.THPAlign = on } }
+
+// THPAligner is implemented by a File whose file system aligns its
+// mappings to huge pages (see WithTHPAlign).
+type THPAligner = mm.THPAligner
+
 // Space is an address space (the kernel's mm_struct). All methods are safe
 // for concurrent use.
 type Space struct {

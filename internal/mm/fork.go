@@ -95,7 +95,7 @@ func (s *Space) config() Config {
 		Base: s.base, End: s.end, MmapBase: s.mmapBase,
 		Mode: s.mode, Recycle: s.recycle, MaxAreas: s.maxAreas,
 		StackLimit: s.stackLimit, StackGuardGap: s.stackGuardGap,
-		NoZeroPage: s.noZeroPage, OvercommitNever: s.overcommitNever,
+		NoZeroPage: s.noZeroPage, OvercommitNever: s.overcommitNever, THPAlign: s.thpAlign,
 	}
 	if s.hooks != nil {
 		c.Hooks = s.hooks.Child

@@ -138,7 +138,7 @@ func (s *Space) mapLocked(x *session, addr, length uint64, vmf Flags, flags MapF
 		return 0, 0, ErrClosed
 	}
 	fixed := flags&(MapFixed|MapFixedNoReplace) != 0
-	addr, err := s.unmappedArea(x, addr, length, fixed, vmf)
+	addr, err := s.getUnmappedArea(x, addr, length, fixed, flags&mapType == MapShared, vmf, f, pgoff)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -75,6 +75,13 @@ type Config struct {
 	// as if the flag had not been given. Commit limits themselves are not
 	// modelled.
 	OvercommitNever bool
+	// THPAlign places mappings as a kernel built with transparent huge
+	// pages does: anonymous private mappings of a multiple of 2 MiB with
+	// no hint, and mappings of files that are THPAligner, at huge-page
+	// alignment (thp_get_unmapped_area; see getUnmappedArea). Off by
+	// default: the oracle scripts were recorded in regions the kernel
+	// engine places itself.
+	THPAlign bool
 	// Hooks are test hooks; nil in production.
 	Hooks *Hooks
 }
@@ -110,6 +117,7 @@ type Space struct {
 	stackGuardGap       uint64
 	noZeroPage          bool
 	overcommitNever     bool
+	thpAlign            bool // immutable: Config.THPAlign
 	hooks               *Hooks
 
 	// Protected by lock held for writing.
@@ -174,6 +182,7 @@ func New(c Config) (*Space, error) {
 		return nil, fmt.Errorf("vmspace: stack guard gap %#x not page-aligned: %w", c.StackGuardGap, syscall.EINVAL)
 	}
 	s.noZeroPage, s.overcommitNever = c.NoZeroPage, c.OvercommitNever
+	s.thpAlign = c.THPAlign
 	s.lock.Init()
 	return s, nil
 }
