@@ -114,7 +114,10 @@ func runOnce(cfg *Config, e Engine, c Churn) (*sample, error) {
 			t0 := now()
 			var ops uint64
 			var err error
-			for !stop.Load() {
+			// At least one step, even if F is done before W is
+			// scheduled (a loaded machine, a very short --duration):
+			// a churn row with no churn would measure nothing.
+			for first := true; first || !stop.Load(); first = false {
 				var n int
 				n, err = step(c, t)
 				ops += uint64(n)
