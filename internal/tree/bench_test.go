@@ -181,38 +181,6 @@ func BenchmarkReplace(b *testing.B) {
 	}
 }
 
-var sinkLeaf *leaf[benchVal]
-var sinkInner *inner[benchVal]
-
-// BenchmarkCopyFloor does only the copying that BenchmarkReplace cannot avoid:
-// it clones the nodes on two root-to-leaf paths, as two copy-on-write writes
-// must, with no searching or splicing. On a noisy machine it is the yardstick
-// for BenchmarkReplace: the difference is the tree's own logic.
-func BenchmarkCopyFloor(b *testing.B) {
-	for _, sz := range sizes {
-		b.Run(sz.name, func(b *testing.B) {
-			tr := oneByOne(b, sz.n)
-			r := tr.Snapshot().r
-			rng := rand.New(rand.NewPCG(2, 2))
-			b.ReportAllocs()
-			for b.Loop() {
-				for range 2 {
-					n := r.top
-					for h := r.height; h > 0; h-- {
-						sinkInner = n.clone(1)
-						i := rng.IntN(n.n)
-						if h == 1 {
-							sinkLeaf = n.leaves[i].clone(1)
-						} else {
-							n = n.kids[i]
-						}
-					}
-				}
-			}
-		})
-	}
-}
-
 // BenchmarkHighestGap asks for a gap larger than any hole except one near the
 // bottom, so the search has to use the summaries to skip nearly everything.
 func BenchmarkHighestGap(b *testing.B) {

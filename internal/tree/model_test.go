@@ -456,6 +456,7 @@ func TestDeepRandom(t *testing.T) {
 		x.Commit()
 		s := tr.Snapshot()
 		h := s.r.height
+		s.Release()
 		check := probe
 		if !heights[h] || step%25 == 0 {
 			check = compare
