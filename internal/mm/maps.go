@@ -32,6 +32,7 @@ func (m Mapping) Perms() string {
 // for writers and never makes them wait.
 func (s *Space) Maps() []Mapping {
 	snap := s.tree.Snapshot()
+	defer snap.Release()
 	out := make([]Mapping, 0, snap.Len())
 	snap.Ascend(0, func(it tree.Item[entry]) bool {
 		out = append(out, Mapping{Start: it.Start, End: it.End, Flags: it.Val.flags, Shared: it.Val.flags&VMShared != 0})

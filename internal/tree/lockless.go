@@ -76,13 +76,16 @@ func (t *Tree[V]) find(addr uint64) (it Item[V], found, valid bool) {
 		return
 	}
 	j := l.startUpper(clampLeaf(l.n.Load()), addr) - 1
-	if j < 0 || addr >= l.endAt(j) {
+	if j < 0 {
 		return it, false, l.seq.Load() == ls
 	}
-	it, ok := l.item(j)
 	t.hook(hookReadItem)
+	it, ok := l.item(j)
 	if !ok || l.seq.Load() != ls {
 		return Item[V]{}, false, false
+	}
+	if addr >= it.End {
+		return Item[V]{}, false, true
 	}
 	return it, true, true
 }
@@ -171,7 +174,7 @@ const (
 	hookPublish  hookPoint = iota // Commit: between the root's stores
 	hookRefill                    // a reused node half refilled
 	hookReadLeaf                  // Find: leaf pointer loaded, its seq not yet
-	hookReadItem                  // Find: item copied, leaf not yet re-checked
+	hookReadItem                  // Find: item found in the leaf, not yet copied
 )
 
 // hooks are the test failpoints; a nil Tree.hooks costs one load and branch.

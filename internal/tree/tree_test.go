@@ -22,7 +22,9 @@ func build(t testing.TB, items ...Item[int]) *Tree[int] {
 		t.Fatal(err)
 	}
 	x.Commit()
-	if err := tr.Snapshot().Validate(); err != nil {
+	s := tr.Snapshot()
+	defer s.Release()
+	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	return &tr
