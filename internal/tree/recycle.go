@@ -44,6 +44,8 @@ type recycler[V any] struct {
 	nLimboLeaves int
 	nLimboInners int
 
+	reused uint64 // nodes handed out again from the free lists (a statistic)
+
 	// This Txn's nodes (odd until Commit) and the published nodes it unlinks.
 	newLeaves []*leaf[V]
 	newInners []*inner[V]
@@ -62,6 +64,7 @@ func (x *Txn[V]) newLeaf() (*leaf[V], error) {
 	if l != nil {
 		rc.freeLeaves, l.next = l.next, nil
 		rc.nFreeLeaves--
+		rc.reused++
 	} else {
 		l = new(leaf[V])
 		l.seq.Store(1)
@@ -80,6 +83,7 @@ func (x *Txn[V]) newInner() (*inner[V], error) {
 	if n != nil {
 		rc.freeInners, n.next = n.next, nil
 		rc.nFreeInners--
+		rc.reused++
 	} else {
 		n = new(inner[V])
 		n.seq.Store(1)
