@@ -33,6 +33,9 @@ func concurrentReaders(t *testing.T, pinned bool) {
 	if testing.Short() || raceEnabled {
 		commits = 1500
 	}
+	if raceEnabled {
+		commits = 600
+	}
 	const space = 1 << 16
 	var tr Tree[int]
 	// Every item's value is its Start, which readers can check on their own.

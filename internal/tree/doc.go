@@ -4,25 +4,53 @@
 //
 // # Design
 //
-// It is a copy-on-write B+tree published through an atomic pointer. Readers
-// load the pointer once (Tree.Snapshot) and from then on see one immutable
-// version, however long they keep it. A writer never changes a node that a
-// published version can reach: within a Txn it copies each node on the path to
-// its change, changes the copies, and Commit publishes the new root with one
-// atomic store. This is the kernel's RCU scheme (the maple tree publishes new
-// nodes with rcu_assign_pointer), minus its hardest part: the kernel must wait
-// for a grace period before freeing the replaced nodes, because a reader may
-// still be inside them. In Go a reader that still holds a node keeps it alive,
-// and the garbage collector frees it once no reader does: the collector is the
-// grace period, and there is nothing to free by hand.
+// It is a copy-on-write B+tree whose nodes are recycled. A writer never
+// changes a node that a published version can reach: within a Txn it copies
+// each node on the path to its change, changes the copies, and Commit
+// publishes the new root (four fields under a seqcount). This is the kernel's
+// RCU scheme (the maple tree publishes new nodes with rcu_assign_pointer),
+// including its hardest part: the replaced nodes are reused, not left to the
+// garbage collector, so a write in steady state allocates nothing but the box
+// of the value it inserts. recycle.go and lockless.go hold the argument; in
+// short:
+//
+//   - Every node has a seqcount, odd from the commit that unlinks it, through
+//     its time on a free list and its refill as a new copy, until the commit
+//     that publishes it; even while it belongs to a published version, whose
+//     nodes are never written. Every field a lockless reader reads is an
+//     atomic, because a stale reader may be reading a node while it is
+//     refilled.
+//   - Lockless lookups (Tree.Find, First, Last: the fault path) register
+//     nowhere and take nothing. They walk hand over hand, re-checking each
+//     parent's seq after reading the child's, and the leaf's after copying
+//     the item, and restart from the root when a check fails. A commit
+//     retires (makes odd) everything it unlinked before anything can be
+//     reused, so a successful walk saw one published version, current at
+//     some moment of the call. Nodes are reused only as nodes of the same
+//     kind (type-stable, as SLAB_TYPESAFE_BY_RCU), so a stale pointer always
+//     leads to a node.
+//   - Snapshots (Tree.Snapshot: the listing, invariant checks) pin the
+//     version: O(1) to take (an atomic add and a seqcount read), never
+//     retried, never blocking a writer. While any Snapshot is pinned, a
+//     commit puts what it unlinks in limbo instead of on the free lists; the
+//     first Txn that sees no pin frees limbo. Release unpins.
 //
 // Generation tagging. Each Txn gets a fresh generation number and stamps it on
-// every node it creates. A node carrying the Txn's own generation was made by
-// this Txn and is not yet reachable from any published root, so the Txn changes
-// it in place; any other node is copied first. A Txn that makes many changes
-// thus copies each node once, not once per change, and a node is only ever
-// written by the Txn that made it, before it is published, which is what makes
-// readers race-free. Abort just drops the copies.
+// every node it takes. A node carrying the Txn's own generation was made by
+// this Txn and is not yet reachable from any published root, so the Txn
+// changes it in place; any other node is copied first. A Txn that makes many
+// changes thus copies each node once, not once per change. Abort returns the
+// Txn's nodes to the free lists; the published tree was never touched.
+//
+// Writers. There is one writer at a time (the caller serializes Txns; the
+// space's write lock). This design does not allow writers on disjoint ranges
+// to run in parallel: every commit copies the path to the root and publishes
+// through the one root, so two such writers would conflict at the root. What
+// a range-split writer would need on the reader side is here already: readers
+// validate per node, not per version, and tolerate nodes being refilled under
+// them. The step still to take is writing leaves in place (a node made odd,
+// changed, made even, ancestors first when their summaries change), which is
+// also what would stop a write from copying a whole leaf; see docs/perf.md.
 //
 // Layout. Leaves hold up to 30 items in an array inside the node and internal
 // nodes up to 16 children (node.go explains the sizes); all leaves are at the
