@@ -148,6 +148,29 @@ func BenchmarkFind(b *testing.B) {
 	}
 }
 
+// BenchmarkFindLockless is BenchmarkFind through Tree.Find, the fault path's
+// lookup: no pin, a seqcount re-check per level.
+func BenchmarkFindLockless(b *testing.B) {
+	for _, sz := range sizes {
+		b.Run(sz.name, func(b *testing.B) {
+			tr := oneByOne(b, sz.n)
+			rng := rand.New(rand.NewPCG(1, 1))
+			addrs := make([]uint64, 1<<16)
+			for i := range addrs {
+				addrs[i] = benchItem(rng.IntN(sz.n)).Start + rng.Uint64N(page)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, ok := tr.Find(addrs[i&(len(addrs)-1)]); !ok {
+					b.Fatal("miss")
+				}
+				i++
+			}
+		})
+	}
+}
+
 // BenchmarkReplace inserts one item into a hole and deletes it again, each in
 // its own Txn with its own Commit: the cost of an mmap plus a munmap.
 func BenchmarkReplace(b *testing.B) {

@@ -110,19 +110,30 @@ func (l *leaf[V]) item(j int) (Item[V], bool) {
 	return Item[V]{st, e, *p}, true
 }
 
+// copyFrom copies slot s to d, storing only the words that differ. A locked
+// store costs several times a load and compare, and with LIFO free lists the
+// node refilled is often the previous version of the same node (a write, then
+// one that undoes it), so most words are already right.
 func (d *slot[V]) copyFrom(s *slot[V]) {
-	d.start.Store(s.start.Load())
-	d.end.Store(s.end.Load())
-	d.val.Store(s.val.Load())
+	storeIfNew(&d.start, s.start.Load())
+	storeIfNew(&d.end, s.end.Load())
+	if p := s.val.Load(); d.val.Load() != p {
+		d.val.Store(p)
+	}
+}
+
+func storeIfNew(w *atomic.Uint64, v uint64) {
+	if w.Load() != v {
+		w.Store(v)
+	}
 }
 
 func (d *slot[V]) zero() {
-	if d.val.Load() == nil && d.end.Load() == 0 {
-		return // already clear: skip three locked stores
+	storeIfNew(&d.start, 0)
+	storeIfNew(&d.end, 0)
+	if d.val.Load() != nil {
+		d.val.Store(nil)
 	}
-	d.start.Store(0)
-	d.end.Store(0)
-	d.val.Store(nil)
 }
 
 // copyItems copies k slots from src[si:] to l[di:]; l and src may be the same
@@ -203,15 +214,9 @@ func (n *inner[V]) sumAt(i int) sum {
 // setSum stores child i's summary, skipping words that do not change (a
 // locked store costs far more than a load).
 func (n *inner[V]) setSum(i int, s sum) {
-	if n.start[i].Load() != s.start {
-		n.start[i].Store(s.start)
-	}
-	if n.end[i].Load() != s.end {
-		n.end[i].Store(s.end)
-	}
-	if n.gap[i].Load() != s.gap {
-		n.gap[i].Store(s.gap)
-	}
+	storeIfNew(&n.start[i], s.start)
+	storeIfNew(&n.end[i], s.end)
+	storeIfNew(&n.gap[i], s.gap)
 }
 
 // moveTail moves the last k items of l to the front of dst.
@@ -243,15 +248,13 @@ func (l *leaf[V]) appendAll(src *leaf[V]) {
 }
 
 func (n *inner[V]) copyEntry(di int, src *inner[V], si int) {
-	n.start[di].Store(src.start[si].Load())
-	n.end[di].Store(src.end[si].Load())
-	n.gap[di].Store(src.gap[si].Load())
-	// Only one of the two child arrays is in use; skip a store that would not
-	// change anything.
-	if k := src.kids[si].Load(); k != nil || n.kids[di].Load() != nil {
+	storeIfNew(&n.start[di], src.start[si].Load())
+	storeIfNew(&n.end[di], src.end[si].Load())
+	storeIfNew(&n.gap[di], src.gap[si].Load())
+	if k := src.kids[si].Load(); n.kids[di].Load() != k {
 		n.kids[di].Store(k)
 	}
-	if l := src.leaves[si].Load(); l != nil || n.leaves[di].Load() != nil {
+	if l := src.leaves[si].Load(); n.leaves[di].Load() != l {
 		n.leaves[di].Store(l)
 	}
 }
@@ -272,9 +275,9 @@ func (n *inner[V]) copyEntries(di int, src *inner[V], si, k int) {
 
 func (n *inner[V]) clearEntries(from, to int) {
 	for i := from; i < to; i++ {
-		n.start[i].Store(0)
-		n.end[i].Store(0)
-		n.gap[i].Store(0)
+		storeIfNew(&n.start[i], 0)
+		storeIfNew(&n.end[i], 0)
+		storeIfNew(&n.gap[i], 0)
 		if n.kids[i].Load() != nil {
 			n.kids[i].Store(nil)
 		}
