@@ -52,7 +52,7 @@
 // changed, made even, ancestors first when their summaries change), which is
 // also what would stop a write from copying a whole leaf; see docs/perf.md.
 //
-// Layout. Leaves hold up to 30 items in an array inside the node and internal
+// Layout. Leaves hold up to 29 items in an array inside the node and internal
 // nodes up to 16 children (node.go explains the sizes); all leaves are at the
 // same depth, and nodes other than the root stay at least half full. A write
 // lets a node overflow by one slot or underflow, and the parent then repairs
@@ -71,35 +71,22 @@
 //
 // # Cost
 //
-// Measured with go test -bench . -benchmem on a 2-vCPU AMD EPYC virtual machine
-// shared with other jobs (load average 6 to 12 while measuring, so times varied
-// by up to 2x between runs; ranges are given). The value type has the shape of
-// the project's (a pointer and a word, so an Item is 32 bytes).
+// Measured on a 2-vCPU AMD EPYC virtual machine shared with other jobs; see
+// docs/perf.md for the runs, the load and the figures of the whole Map+Unmap
+// pair. Memory per item at 1,000,000 items (TestMemoryPerItem): 44.6 bytes
+// built in bulk (was 35.7 before recycling): a 752-byte leaf holds 29 slots of
+// 24 bytes, and each value is a 16-byte box of its own.
 //
-// Memory per item at 1,000,000 items (heap growth after GC, BenchmarkMemory and
-// TestMemoryPerItem): 35.7 bytes when built in one Replace, 35.7 bytes when
-// built with one Txn per item in top-down order as mmap would, 42.7 bytes when
-// inserted in random order. A leaf is 1,024 bytes for 30 items, internal nodes
-// add about 1.5 bytes per item; the worst case, every leaf at its minimum of 15
-// items and every internal node at 8 children, would be about 75 bytes per item.
+// A write in steady state copies the path to its leaf into nodes taken from the
+// free lists and allocates only the inserted item's box (TestSteadyStateAllocs:
+// at most 1 allocation per insert and delete). What it still pays is the copy
+// itself: every word goes in with an atomic store (an XCHG on amd64, about 4
+// ns against a fraction of a nanosecond for a memmove), because a stale reader
+// may be in the node. Words that already hold the right value are not stored,
+// which in an insert-then-delete pattern skips most of them (the node refilled
+// is the previous version of the same node).
 //
-// Time per operation:
-//
-//	Find, 1,000 items                                    55 ns         0 allocs
-//	Find, 1,000,000 items (cache-miss bound)             560-1,300 ns  0 allocs
-//	HighestGap, 1,000 items                              24-60 ns      0 allocs
-//	HighestGap, 1,000,000 items                          54-118 ns     0 allocs
-//	Replace insert + Commit, Replace delete + Commit:
-//	  1,000 items                                        4.2-5.0 µs    4,928 B   8 allocs
-//	  1,000,000 items                                    13.6-16.8 µs  8,950 B  13 allocs
-//
-// A write is dominated by the copies copy-on-write cannot avoid: cloning the
-// same nodes alone (BenchmarkCopyFloor) took 2.7-3.3 µs and 9.3-14.3 µs for
-// the two paths. On this machine a bare allocation of one 1 KiB leaf took
-// 400-700 ns of CPU, several times what it takes on a quiet machine, so the
-// absolute figures are inflated; the ratios are the useful part. From 1,000 to
-// 1,000,000 items the bytes copied per write grow 1.8x (two or three more levels); the
-// time grows about 3x because at that size the collector marks the 36 MB tree
-// once per 36 MB allocated, and profiles show marking as the largest single
-// cost, which any copy-on-write structure in Go pays per byte it copies.
+// Find through Tree.Find costs what Snapshot.Find did (BenchmarkFindLockless
+// beside BenchmarkFind): the re-checks are plain loads on amd64 and hit lines
+// the walk has just read.
 package tree

@@ -145,11 +145,14 @@ func (rc *recycler[V]) retire(t *Tree[V]) {
 	}
 	if t.pins.Load() == 0 {
 		rc.reclaim(t)
-		for _, l := range rc.oldLeaves {
-			rc.putLeaf(l)
+		// Pushed in reverse: the Txn copied top-down, so the next Txn, which
+		// copies top-down too, pops each node's previous version for the same
+		// level (often the same node's), and the refill stores little.
+		for i := len(rc.oldLeaves) - 1; i >= 0; i-- {
+			rc.putLeaf(rc.oldLeaves[i])
 		}
-		for _, n := range rc.oldInners {
-			rc.putInner(n)
+		for i := len(rc.oldInners) - 1; i >= 0; i-- {
+			rc.putInner(rc.oldInners[i])
 		}
 	} else {
 		for _, l := range rc.oldLeaves {
