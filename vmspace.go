@@ -145,6 +145,31 @@ func WithRecycling(on bool) Option { return func(c *mm.Config) { c.Recycle = on 
 // (Linux's default is 65530). 0, the default, means no bound.
 func WithMaxAreas(n int) Option { return func(c *mm.Config) { c.MaxAreas = n } }
 
+// WithZeroPage chooses what a read fault on never-written private
+// anonymous memory maps. On (the default), it maps the shared zero page, as
+// Linux does: no memory is allocated and the area gets no anon_vma, so it
+// still merges like an area never touched. Off, the fault allocates a zeroed
+// page of its own and gives the area its anon_vma, exactly as a first write
+// would, as on a kernel that never maps the zero page (mm_forbids_zeropage,
+// or a host booted without it); MAP_POPULATE and MADV_POPULATE_READ, Mincore
+// and Fork follow from the pages then present.
+func WithZeroPage(on bool) Option { return func(c *mm.Config) { c.NoZeroPage = !on } }
+
+// WithStackLimit bounds the size a growsdown area may grow to on a fault
+// below it, as RLIMIT_STACK does (default 8 MiB; ^uint64(0) is
+// RLIM_INFINITY).
+func WithStackLimit(n uint64) Option { return func(c *mm.Config) { c.StackLimit = n } }
+
+// WithStackGuardGap sets the gap, in bytes (page-aligned), that placement
+// and stack growth keep free below a growsdown area (the kernel's
+// stack_guard_gap, 256 pages by default).
+func WithStackGuardGap(n uint64) Option { return func(c *mm.Config) { c.StackGuardGap = n } }
+
+// WithOvercommitNever answers as a host with vm.overcommit_memory=2 does
+// for mappings: MAP_NORESERVE is ignored, so such an area is charged and
+// merges as if the flag had not been given. Commit limits are not modelled.
+func WithOvercommitNever(on bool) Option { return func(c *mm.Config) { c.OvercommitNever = on } }
+
 // Space is an address space (the kernel's mm_struct). All methods are safe
 // for concurrent use.
 type Space struct {

@@ -105,7 +105,8 @@ func demo(mode vmspace.LockMode, dur time.Duration, faulters int) error {
 	stop.Store(true)
 	wg.Wait()
 	close(errc)
-	for err := range errc {
+	// Each goroutine sends at most one error and stops; report the first.
+	if err, ok := <-errc; ok {
 		var fe *vmspace.FaultError
 		if errors.As(err, &fe) {
 			return fmt.Errorf("unexpected fault: %w", err)

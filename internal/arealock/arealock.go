@@ -152,6 +152,12 @@ func (l *Lock) StartWrite(sl *spacelock.Lock) {
 		if l.count.Add(minusExclude) == 0 {
 			panic("arealock: write-locked area became detached")
 		}
+		// Readers may come in again from here on: the stamp must be
+		// stored by now, or a reader would pass its stamp check and
+		// hold the area while this writer changes it.
+		if hook := readmitHook.Load(); hook != nil {
+			(*hook)(l)
+		}
 	}
 }
 
@@ -227,4 +233,17 @@ func SetWaitHook(f func(*Lock)) {
 		return
 	}
 	waitHook.Store(&f)
+}
+
+// readmitHook, when set, runs in StartWrite right after the writer ended its
+// exclusion of readers. Tests park the writer there and send a reader in.
+var readmitHook atomic.Pointer[func(*Lock)]
+
+// SetReadmitHook installs f (nil removes it). For tests only.
+func SetReadmitHook(f func(*Lock)) {
+	if f == nil {
+		readmitHook.Store(nil)
+		return
+	}
+	readmitHook.Store(&f)
 }

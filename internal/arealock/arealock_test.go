@@ -23,8 +23,8 @@ func attach(l *Lock, sl *spacelock.Lock) {
 	sl.Unlock()
 }
 
-// TestEncoding walks the lock word through the states of the reference's
-// table: 0 detached, 1 attached, +1 per reader, the exclusion flag.
+// TestEncoding walks the lock word through the states of the table in
+// docs/protocol.md (section 1.2): 0 detached, 1 attached, +1 per reader, the exclusion flag.
 func TestEncoding(t *testing.T) {
 	l, sl := newLocks()
 	if _, ok := l.TryInc(); ok {

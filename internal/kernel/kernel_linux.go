@@ -64,6 +64,11 @@ func New() (*Engine, error) {
 	if !Supported() {
 		return nil, ErrUnsupported
 	}
+	// The host probe also turns transparent huge pages off for this
+	// process where they could apply (vmspace has none).
+	if _, err := ProbeHost(); err != nil {
+		return nil, err
+	}
 	// A real mapping gives a pointer from which the candidate addresses are
 	// derived with unsafe.Add (no uintptr-to-pointer conversion).
 	seed, err := unix.MmapPtr(-1, 0, nil, pageSize, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)

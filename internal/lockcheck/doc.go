@@ -33,8 +33,13 @@
 //
 //	space lock (Space.lock: spacelock.Lock, the kernel's mmap_lock)
 //	└── area lock (Area: arealock.Lock, the kernel's per-VMA lock)
-//	    └── space page-table lock (Space.ptl, the kernel's page_table_lock)
-//	        └── shared-memory object lock (shmObject.mu)
+//	    ├── space page-table lock (Space.ptl, the kernel's page_table_lock)
+//	    │   └── shared-memory object lock (shmObject.mu)
+//	    └── split page-table lock (pagetable.Table.PTL, the PTE lock), a leaf
+//
+// The two mutexes below the area lock are plain sync.Mutex: they are only
+// ever taken innermost and released before anything else is locked, so the
+// validator does not track them (a leaf cannot close a cycle).
 //
 // The tests of this package (lockcheck_test.go, tag vmspace_lockcheck)
 // break each rule on purpose and expect the panic; internal/mm's

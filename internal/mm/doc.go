@@ -14,8 +14,17 @@
 //
 //	Space.lock (space lock, read or write)
 //	└── Area lock (read: the fault path; write: only under the space write lock)
-//	    └── Space.ptl (anon_vma assignment; page_table_lock)
-//	        └── shmObject.mu (pages of a shared mapping)
+//	    ├── Space.ptl (anon_vma assignment; page_table_lock)
+//	    │   └── shmObject.mu (pages of a shared mapping)
+//	    └── page-table lock (pagetable.Table.PTL: the split PTE lock), a leaf
+//
+// The page-table lock orders a write fault's two decisions on a private
+// page: reuse in place and install of a copy. A copier checks under it
+// that the slot still holds the page and that the page is still shared; a
+// reuser of a page that was ever shared decides under it (fault.go:
+// installCopy, reusable). Without it, a copier that decided while the page
+// was shared could install its copy over a write that a reuser made after
+// the other mapping went away (the lost write that torture found).
 //
 // A goroutine holding an area read lock may try-lock the space lock for
 // reading (vmf_anon_prepare does the same), but never block on it.
@@ -31,5 +40,8 @@
 // atomic. Pages are installed with compare-and-swap (package pagetable);
 // they are removed, moved and marked (munmap, mremap, madvise) only at a
 // write session's commit, while every area over them is write-locked or
-// detached (pageops.go).
+// detached (pageops.go), or, for MADV_DONTNEED and MADV_FREE inside one
+// area, under that area's read lock with compare-and-swap
+// (madvise_lockless.go). A private page's copy replaces it only under the
+// slot's page-table lock.
 package mm

@@ -2,6 +2,7 @@ package mm
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/vmspace/vmspace/internal/lockcheck"
 	"github.com/vmspace/vmspace/internal/pagetable"
@@ -82,7 +83,8 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 	if !a.flags.permits(acc) {
 		return &FaultError{Addr: addr, Access: acc, Code: AccErr}
 	}
-	slot := s.pt.Slot((addr - s.base) >> pageShift)
+	pn := (addr - s.base) >> pageShift
+	slot := s.pt.Slot(pn)
 	for {
 		p := slot.Load()
 		if acc == Write && p != nil {
@@ -105,7 +107,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				}
 				p = np
 			}
-		case acc != Write:
+		case acc != Write && (p != nil || !s.noZeroPage):
 			if p == nil {
 				// Read fault on private memory: map the zero page
 				// (do_anonymous_page); no anon_vma is needed.
@@ -117,34 +119,38 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 		case p == nil || p.IsZero() || !p.Exclusive():
 			// Write fault: a new page, or a private copy of a page
 			// shared with the zero page or with another space
-			// (do_anonymous_page, wp_page_copy).
+			// (do_anonymous_page, wp_page_copy). A read fault on an
+			// empty slot comes here too when the zero page is off
+			// (mm_forbids_zeropage): it allocates and prepares the
+			// anon_vma exactly as a write would.
 			if a.anon.Load() == nil {
 				if err := s.anonPrepare(a, spaceLocked); err != nil {
 					return err
 				}
 			}
-			var np *pagetable.Page
 			if p == nil || p.IsZero() {
-				np = pagetable.NewPage()
-			} else {
-				np = p.Copy()
+				np := pagetable.NewPage()
+				if !slot.CompareAndSwap(p, np) {
+					continue
+				}
+				p = np
+				break
 			}
-			if !slot.CompareAndSwap(p, np) {
+			np := p.Copy()
+			s.hook(HookBeforeInstall, a)
+			if !s.installCopy(pn, slot, p, np) {
 				continue
 			}
-			if p != nil && !p.IsZero() {
-				p.Put()
-			}
+			p.Put()
 			p = np
-		case slot.Load() != p:
+		case !s.reusable(pn, slot, p):
 			// p looked exclusive because another fault replaced it in
 			// this slot with a copy and dropped this slot's mapping:
 			// what is left of p belongs to the space it was shared
-			// with. Look again. (Linux decides reuse against copy
-			// under the page-table lock; here faults on one page run
-			// at once, so the decision is checked against the slot.)
+			// with. Look again.
 			continue
 		}
+		s.hook(HookBeforeAccess, a)
 		if acc == Write {
 			p.Redirty() // a lazy-free page written again keeps its data
 		}
@@ -153,6 +159,58 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 		}
 		return nil
 	}
+}
+
+// installCopy puts np, a copy of p, into slot (page number pn) in place of
+// p, and reports whether it did. It does so only if, under the slot's
+// page-table lock, the slot still holds p and p is still mapped more than
+// once (wp_page_copy's pte_same check under the PTE lock). If p became
+// exclusive since it was copied, a write fault of this space may have
+// reused it and written into it (reusable, under the same lock), and the
+// copy, taken before that write, would lose it: the copy is thrown away
+// and the fault looks again (and reuses p).
+//
+// Why a count of 1 cannot go back up while the copier waits: a page mapped
+// once is mapped by this slot only, in this space, under the area the
+// copier holds read-locked (or the space lock held for reading); the only
+// way to add a mapping is to fork this space, and Fork write-locks every
+// area of the parent (and holds the space lock for writing). So "shared
+// when checked under the lock" means "shared during the whole copy": no
+// reuse of p can have happened in between.
+// Precondition: the area over slot read-locked, or the space lock held.
+func (s *Space) installCopy(pn uint64, slot *atomic.Pointer[pagetable.Page], p, np *pagetable.Page) bool {
+	ptl := s.pt.PTL(pn)
+	ptl.Lock()
+	ok := slot.Load() == p && p.Maps() > 1 && slot.CompareAndSwap(p, np)
+	ptl.Unlock()
+	if !ok {
+		np.Put()
+	}
+	return ok
+}
+
+// reusable reports whether a write fault may write into p, which it found
+// exclusive in slot (page number pn), in place (wp_page_reuse). The slot
+// must still hold p: another fault may have replaced it with a copy and
+// dropped its mapping, leaving p to the space it was shared with. A page
+// that was ever mapped more than once may also have a copier in flight
+// (installCopy): the decision is then made under the page-table lock, so
+// that the copier, which checks under it too, sees the reuse; once made,
+// the page is marked as never shared again, so that later faults on it
+// stay lock-free (a new sharing needs a fork, which sets the mark again).
+// Precondition: as for installCopy; p.Exclusive() was true.
+func (s *Space) reusable(pn uint64, slot *atomic.Pointer[pagetable.Page], p *pagetable.Page) bool {
+	if !p.WasShared() {
+		return slot.Load() == p
+	}
+	ptl := s.pt.PTL(pn)
+	ptl.Lock()
+	ok := slot.Load() == p && p.Exclusive()
+	if ok {
+		p.ForgetShared()
+	}
+	ptl.Unlock()
+	return ok
 }
 
 // anonPrepare gives a its anon_vma on its first write fault

@@ -21,7 +21,7 @@ import (
 // The parent is held still for the whole copy, as dup_mmap holds it: the
 // space write lock and every area write-locked, so the parent's faults
 // fall back to the space lock and wait rather than see half a copy. The
-// child is private until Fork returns; it has no hooks.
+// child is private until Fork returns; it has the hooks of Hooks.Child.
 func (s *Space) Fork() (*Space, error) {
 	x := s.begin()
 	defer x.end()
@@ -85,11 +85,17 @@ func (s *Space) copyPagesTo(child *Space, start, end uint64) {
 	})
 }
 
-// config returns the configuration s was made with, less its hooks.
+// config returns the configuration s was made with, with the hooks meant
+// for a child (Hooks.Child) in place of its own.
 func (s *Space) config() Config {
-	return Config{
+	c := Config{
 		Base: s.base, End: s.end, MmapBase: s.mmapBase,
 		Mode: s.mode, Recycle: s.recycle, MaxAreas: s.maxAreas,
-		StackLimit: s.stackLimit,
+		StackLimit: s.stackLimit, StackGuardGap: s.stackGuardGap,
+		NoZeroPage: s.noZeroPage, OvercommitNever: s.overcommitNever,
 	}
+	if s.hooks != nil {
+		c.Hooks = s.hooks.Child
+	}
+	return c
 }

@@ -19,6 +19,14 @@ const (
 	// HookWriteFault: a write fault loaded a present page from its slot
 	// and has not yet decided whether to reuse or copy it.
 	HookWriteFault
+	// HookBeforeAccess: a fault made its page present (or chose to
+	// reuse it) and has not yet read or written it; it still holds the
+	// area read lock (or the space read lock).
+	HookBeforeAccess
+	// HookBeforeInstall: a write fault copied a page it found shared and
+	// has not yet taken the page-table lock to install the copy (between
+	// the copy of wp_page_copy and its pte_same check).
+	HookBeforeInstall
 	// HookBeforeDetach: a writer write-locked an area it removes and has
 	// not yet detached it.
 	HookBeforeDetach
@@ -49,6 +57,13 @@ type Hooks struct {
 	// TreeAllocFail is the tree's node-allocation failpoint: return true
 	// to make that allocation fail with ENOMEM.
 	TreeAllocFail func() bool
+	// Move runs when a Remap moves the pages of [from, from+length) to
+	// [to, to+length), just before it moves them, in the goroutine that
+	// called Remap, with the space write lock held and every area over
+	// both ranges write-locked or detached (checkers may read the pages).
+	Move func(from, to, length uint64)
+	// Child are the hooks Fork gives the child space (nil: none).
+	Child *Hooks
 }
 
 func (s *Space) hook(p HookPoint, a *Area) {

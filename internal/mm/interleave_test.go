@@ -11,7 +11,7 @@ import (
 )
 
 // These tests force, through the hook points, each race of section 4 of
-// the reference (../shared/reference/kernel-pervma.md) that applies in Go.
+// docs/protocol.md that applies in Go (the labels a-1 ... e are its).
 // Each names the check it covers; docs/mutations.md records that removing
 // the check makes the test fail.
 

@@ -31,7 +31,7 @@ func (s *Space) Map(addr, length uint64, prot Prot, flags MapFlags) (uint64, err
 	if flags&MapLocked != 0 {
 		vmf |= VMLocked
 	}
-	if flags&MapNoReserve != 0 {
+	if flags&MapNoReserve != 0 && !s.overcommitNever {
 		vmf |= VMNoReserve
 	}
 	if flags&MapStack != 0 {
@@ -157,8 +157,8 @@ func (s *Space) unmappedArea(x *session, addr, length uint64, fixed bool, vmf Fl
 		// Keep the guard gap below a stack (vm_start_gap).
 		if n := x.areaAt(end); n != nil && n.flags&VMGrowsDown != 0 {
 			guarded := uint64(0)
-			if end > stackGuardGap {
-				guarded = end - stackGuardGap
+			if end > s.stackGuardGap {
+				guarded = end - s.stackGuardGap
 			}
 			if guarded < hi {
 				if guarded < s.base+length {
@@ -181,8 +181,8 @@ func (s *Space) rangeFree(x *session, start, end uint64) bool {
 	}
 	gapEnd := it.Start
 	if it.Val.a.flags&VMGrowsDown != 0 {
-		if gapEnd > stackGuardGap {
-			gapEnd -= stackGuardGap
+		if gapEnd > s.stackGuardGap {
+			gapEnd -= s.stackGuardGap
 		} else {
 			gapEnd = 0
 		}

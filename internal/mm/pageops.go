@@ -85,6 +85,9 @@ func (x *session) applyPageOps() {
 		case opClear:
 			s.pt.Clear(lo, hi)
 		case opMove:
+			if h := s.hooks; h != nil && h.Move != nil {
+				h.Move(op.start, op.to, op.end-op.start)
+			}
 			s.pt.Move(lo, (op.to-s.base)>>pageShift, hi-lo)
 		case opZap:
 			s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {
@@ -131,8 +134,22 @@ func (x *session) applyPageOps() {
 				case p == nil || p.IsZero():
 					slot.Store(pagetable.NewPage())
 				case !p.Exclusive():
-					slot.Store(p.Copy())
-					p.Put()
+					// As a fault's copy (installCopy): installed only
+					// if p is still shared under the page-table lock.
+					// The area is write-locked, so no fault of this
+					// space races here; the lock orders this install
+					// against the faults of the spaces p is shared
+					// with, as in a fault.
+					np := p.Copy()
+					ptl := s.pt.PTL(pn)
+					ptl.Lock()
+					if p.Maps() > 1 {
+						slot.Store(np)
+						p.Put()
+					} else {
+						p.Redirty() // the other mapping went: reuse
+					}
+					ptl.Unlock()
 				default:
 					p.Redirty()
 				}

@@ -16,9 +16,9 @@ const (
 	// PageSize is the size of a page: 4 KiB, as on x86-64.
 	PageSize = 1 << pageShift
 	pageMask = PageSize - 1
-	// stackGuardGap is the gap kept free below a growsdown area
-	// (stack_guard_gap: 256 pages).
-	stackGuardGap = 256 << pageShift
+	// defaultStackGuardGap is the gap kept free below a growsdown area
+	// unless Config says otherwise (stack_guard_gap: 256 pages).
+	defaultStackGuardGap = 256 << pageShift
 )
 
 // LockMode selects how faults lock the space.
@@ -57,6 +57,21 @@ type Config struct {
 	// StackLimit bounds the size a growsdown area may grow to on a fault
 	// below it (RLIMIT_STACK); 0 means 8 MiB, Linux's default.
 	StackLimit uint64
+	// StackGuardGap is the gap kept free below a growsdown area, in
+	// bytes (stack_guard_gap, the kernel's stack_guard_gap= boot
+	// parameter in pages); 0 means 256 pages, Linux's default.
+	StackGuardGap uint64
+	// NoZeroPage makes a read fault on private anonymous memory allocate
+	// a zeroed page of its own, giving the area its anon_vma, exactly as
+	// a first write would: the behaviour of a kernel that never maps the
+	// shared zero page (mm_forbids_zeropage(), or a host booted so). The
+	// zero value keeps Linux's usual behaviour, the zero page.
+	NoZeroPage bool
+	// OvercommitNever is vm.overcommit_memory=2 (OVERCOMMIT_NEVER), under
+	// which do_mmap ignores MAP_NORESERVE: the area is charged and merges
+	// as if the flag had not been given. Commit limits themselves are not
+	// modelled.
+	OvercommitNever bool
 	// Hooks are test hooks; nil in production.
 	Hooks *Hooks
 }
@@ -89,6 +104,9 @@ type Space struct {
 	recycle             bool
 	maxAreas            int
 	stackLimit          uint64
+	stackGuardGap       uint64
+	noZeroPage          bool
+	overcommitNever     bool
 	hooks               *Hooks
 
 	// Protected by lock held for writing.
@@ -132,6 +150,14 @@ func New(c Config) (*Space, error) {
 	if s.stackLimit == 0 {
 		s.stackLimit = defaultStackLimit
 	}
+	s.stackGuardGap = c.StackGuardGap
+	if s.stackGuardGap == 0 {
+		s.stackGuardGap = defaultStackGuardGap
+	}
+	if s.stackGuardGap&pageMask != 0 {
+		return nil, fmt.Errorf("vmspace: stack guard gap %#x not page-aligned: %w", c.StackGuardGap, syscall.EINVAL)
+	}
+	s.noZeroPage, s.overcommitNever = c.NoZeroPage, c.OvercommitNever
 	s.lock.Init()
 	return s, nil
 }

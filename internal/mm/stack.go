@@ -36,7 +36,7 @@ func (s *Space) expandStack(addr uint64) bool {
 // expandDownwardsLocked moves a's start down to addr's page
 // (expand_downwards): the area must be growsdown, addr at or above the
 // space's base, the gap left to an accessible area below that is not
-// itself growsdown at least stackGuardGap, and the grown area within the
+// itself growsdown at least the stack guard gap, and the grown area within the
 // stack limit. The area gets an anon_vma first (anon_vma_prepare), as the
 // kernel gives one to every stack it grows; that counts for later merges.
 // Precondition: x is open, a is the first area above addr and addr is in
@@ -52,7 +52,7 @@ func (x *session) expandDownwardsLocked(a *Area, addr uint64) error {
 	}
 	if it, ok := x.view().Last(a.start); ok {
 		prev := it.Val.a
-		if prev.flags&VMGrowsDown == 0 && prev.flags&vmAccessFlags != 0 && addr-prev.end < stackGuardGap {
+		if prev.flags&VMGrowsDown == 0 && prev.flags&vmAccessFlags != 0 && addr-prev.end < s.stackGuardGap {
 			return syscall.ENOMEM // stack_guard_gap
 		}
 	}

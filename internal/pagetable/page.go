@@ -10,10 +10,23 @@
 // dontneed) happens only while the areas covering the range are write-locked
 // or detached and the space lock is held for writing, so no fault can be
 // working on the same slots; faults on neighbouring slots of the same
-// directory are unaffected.
+// directory are unaffected (the one exception, MADV_DONTNEED inside one
+// area under its read lock, empties slots with compare-and-swap).
+//
+// A write fault on a private page decides between writing into it in place
+// and installing a copy; the two decisions, made by different faults on the
+// same slot, are ordered by the slot's page-table lock (Table.PTL, the
+// kernel's split PTE lock): a copy is installed only if, under the lock,
+// the slot still holds the page and the page is still shared; a page that
+// was ever shared (Page.WasShared) is reused only after the same check
+// under the lock. The lock is a leaf: nothing else is taken while it is
+// held.
 package pagetable
 
-import "sync/atomic"
+import (
+	"encoding/binary"
+	"sync/atomic"
+)
 
 // WordsPerPage is the number of 64-bit words in a 4 KiB page.
 const WordsPerPage = 4096 / 8
@@ -39,6 +52,14 @@ type Page struct {
 	// write-locked, or on a shared page before it is published; cleared
 	// by write faults under an area read lock. Atomic.
 	clean atomic.Bool
+
+	// wasShared is set whenever a second mapping is added (Get) and
+	// cleared only by a write fault that, holding the slot's page-table
+	// lock, finds the page mapped by its slot alone (ForgetShared). While
+	// it is clear no write fault can be copying the page: a copier starts
+	// only on a page mapped more than once. So a write fault may reuse a
+	// page with the flag clear without the page-table lock. Atomic.
+	wasShared atomic.Bool
 
 	// words are the contents, inline: a Page holds no pointer, so its
 	// allocation needs no malloc header and the garbage collector never
@@ -105,8 +126,23 @@ func (p *Page) Redirty() {
 // Maps returns the number of slots pointing at p.
 func (p *Page) Maps() int32 { return p.maps.Load() }
 
-// Get adds a mapping of p (a slot now points at it).
-func (p *Page) Get() { p.maps.Add(1) }
+// Get adds a mapping of p (a slot now points at it). The page is marked
+// shared first, so that anyone who sees the new count sees the mark.
+func (p *Page) Get() {
+	p.wasShared.Store(true)
+	p.maps.Add(1)
+}
+
+// WasShared reports whether p may have been mapped more than once since
+// ForgetShared last ran: a write fault elsewhere may then be copying it,
+// and reusing it needs the page-table lock.
+func (p *Page) WasShared() bool { return p.wasShared.Load() }
+
+// ForgetShared clears the mark WasShared reports.
+// Precondition: the caller holds the page-table lock of the one slot that
+// maps p, has seen Maps() == 1 under it, and holds a lock that keeps the
+// slot's space from forking (an area read lock), so the count cannot rise.
+func (p *Page) ForgetShared() { p.wasShared.Store(false) }
 
 // Put drops a mapping of p.
 func (p *Page) Put() { p.maps.Add(-1) }
@@ -132,6 +168,14 @@ func (p *Page) SetByte(off uint64, v byte) {
 		if old == nw || w.CompareAndSwap(old, nw) {
 			return
 		}
+	}
+}
+
+// ReadAll copies the page's contents into buf (at least 4 KiB), a word at
+// a time.
+func (p *Page) ReadAll(buf []byte) {
+	for i := range p.words {
+		binary.LittleEndian.PutUint64(buf[8*i:], p.words[i].Load())
 	}
 }
 

@@ -1,6 +1,9 @@
 package pagetable
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 const (
 	bits   = 9
@@ -28,6 +31,30 @@ type dir struct {
 type Table struct {
 	root  dir
 	depth int // inner levels (>= 1)
+
+	// ptl are the page-table locks (the kernel's split PTE locks, one
+	// per page-table page): a slot's lock is its leaf's, striped over a
+	// fixed array so that leaves need no room for one (a leaf is exactly
+	// 4 KiB, and 8 bytes more would put it in the next size class).
+	ptl [ptlStripes]paddedMutex
+}
+
+// ptlStripes is the number of page-table locks per table.
+const ptlStripes = 64
+
+// paddedMutex keeps neighbouring locks off each other's cache line.
+type paddedMutex struct {
+	sync.Mutex
+	_ [64 - 8]byte
+}
+
+// PTL returns the page-table lock of page number pn's slot (pte_lockptr).
+// Faults take it to decide between reusing a page in place and installing
+// a copy, so that neither decision is made on a state the other changed
+// (see the package mm's fault path). It is a leaf of the lock order: no
+// other lock is taken while holding it.
+func (t *Table) PTL(pn uint64) *sync.Mutex {
+	return &t.ptl[(pn>>bits)%ptlStripes].Mutex
 }
 
 // New returns a table for page numbers below 1<<pageBits.

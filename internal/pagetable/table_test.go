@@ -79,3 +79,17 @@ func TestPageBytes(t *testing.T) {
 		t.Error("mapping counts")
 	}
 }
+
+func TestPageReadAll(t *testing.T) {
+	p := NewPage()
+	for off := uint64(0); off < 4096; off += 7 {
+		p.SetByte(off, byte(off*13+1))
+	}
+	buf := make([]byte, 4096)
+	p.ReadAll(buf)
+	for off := range buf {
+		if buf[off] != p.ByteAt(uint64(off)) {
+			t.Fatalf("byte %d: ReadAll %#x, ByteAt %#x", off, buf[off], p.ByteAt(uint64(off)))
+		}
+	}
+}

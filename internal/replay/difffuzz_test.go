@@ -111,7 +111,15 @@ var touchReadsFirst = sync.OnceValue(func() bool {
 // an exec-only area (see sameAnswer).
 func runSpace(t testing.TB, src string, mode mm.LockMode, recycle bool) (out []string, execOnly map[int]bool) {
 	t.Helper()
-	e, err := New(mode, recycle)
+	o := HostOptions(needKernel(t))
+	o.Mode, o.Recycle = mode, recycle
+	return runSpaceWith(t, src, o)
+}
+
+// runSpaceWith is runSpace on a space with the settings o.
+func runSpaceWith(t testing.TB, src string, o Options) (out []string, execOnly map[int]bool) {
+	t.Helper()
+	e, err := NewWith(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +190,26 @@ func diffOne(t testing.TB, seed uint64) (counted bool, bad string) {
 	return true, ""
 }
 
-func needKernel(t testing.TB) {
+// needKernel skips unless the kernel engine can run here and vmspace can
+// be configured like this host (naming the setting when it cannot), and
+// returns what the host probe found. The first call logs it.
+func needKernel(t testing.TB) kernel.Host {
+	t.Helper()
 	if !kernel.Supported() {
 		t.Skip("the kernel oracle needs Linux with 4 KiB pages")
 	}
+	h, err := kernel.ProbeHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logHost.Do(func() { t.Log(h) })
+	if m := h.Unmatched(); len(m) > 0 {
+		t.Skip("vmspace cannot be configured like this host: " + strings.Join(m, "; "))
+	}
+	return h
 }
+
+var logHost sync.Once
 
 // diffCount is the number of scripts TestDifferentialSeeded runs:
 // VMSPACE_DIFF_N, or a default that keeps the test under 30 s under -race

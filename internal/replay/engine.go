@@ -7,6 +7,7 @@ import (
 	"errors"
 	"syscall"
 
+	"github.com/vmspace/vmspace/internal/kernel"
 	"github.com/vmspace/vmspace/internal/mm"
 	"github.com/vmspace/vmspace/internal/script"
 )
@@ -24,16 +25,56 @@ type Engine struct {
 	S *mm.Space
 }
 
-// New returns an engine over a new space shaped like a Linux process:
-// x86-64's user range and vm.max_map_count's default of 65530 areas.
+// New returns an engine over a new space shaped like a Linux process with
+// the usual settings: x86-64's user range, the zero page, vm.max_map_count's
+// default of 65530 areas, an 8 MiB RLIMIT_STACK, a 256-page stack guard gap.
 func New(mode mm.LockMode, recycle bool) (*Engine, error) {
+	return NewWith(Options{Mode: mode, Recycle: recycle})
+}
+
+// Options are the settings of a replay engine's space. The zero value is
+// the usual Linux host of New, in per-area mode without recycling.
+type Options struct {
+	Mode    mm.LockMode
+	Recycle bool
+	// NoZeroPage answers as a host that never maps the zero page.
+	NoZeroPage bool
+	// OvercommitNever answers as vm.overcommit_memory=2.
+	OvercommitNever bool
+	// MaxAreas is vm.max_map_count (0: 65530).
+	MaxAreas int
+	// StackLimit is RLIMIT_STACK (0: 8 MiB), StackGuardGap the stack
+	// guard gap in bytes (0: 256 pages).
+	StackLimit, StackGuardGap uint64
+}
+
+// NewWith returns an engine over a new space with the settings o.
+func NewWith(o Options) (*Engine, error) {
 	c := mm.DefaultConfig()
-	c.Mode, c.Recycle, c.MaxAreas = mode, recycle, 65530
+	c.Mode, c.Recycle, c.MaxAreas = o.Mode, o.Recycle, o.MaxAreas
+	if c.MaxAreas == 0 {
+		c.MaxAreas = 65530
+	}
+	c.NoZeroPage, c.OvercommitNever = o.NoZeroPage, o.OvercommitNever
+	c.StackLimit, c.StackGuardGap = o.StackLimit, o.StackGuardGap
 	s, err := mm.New(c)
 	if err != nil {
 		return nil, err
 	}
 	return &Engine{S: s}, nil
+}
+
+// HostOptions are the settings that make vmspace answer as the host h
+// does (kernel.ProbeHost), with lock mode and recycling left to the
+// caller. What it cannot match is in h.Unmatched.
+func HostOptions(h kernel.Host) Options {
+	return Options{
+		NoZeroPage:      !h.ZeroPage,
+		OvercommitNever: h.Overcommit == 2,
+		MaxAreas:        h.MaxMapCount,
+		StackLimit:      h.StackLimit,
+		StackGuardGap:   h.StackGuardGap,
+	}
 }
 
 func place(addr uint64) (uint64, bool) {

@@ -27,9 +27,15 @@
 // Worker w owns byte w of every page (its slot) and is the only one that
 // writes there; every other byte of every page stays 0 for ever. So a read
 // of a foreign byte must give 0, and w's read of its own slot must give the
-// last value w wrote there or 0 (the page was unmapped, replaced or
-// discarded since), and after w has once seen 0 there, 0 until it writes
-// again. See shadow.go.
+// last value w wrote there, or 0 only if an operation that can discard the
+// page (unmap, map-fixed, MADV_DONTNEED, MADV_PAGEOUT, remap) was in flight
+// when w wrote or has started since; after w has once seen 0 there, 0 until
+// it writes again. A fork's child must hold, byte for byte, what the parent
+// held at the moment of the fork (recorded by a hook the child runs at the
+// end of its own session, while the parent is still write-locked); a page
+// that a remap moved must hold at its target what the source held at the
+// move (recorded by the Move hook), in every slot not written or discarded
+// since. See shadow.go and ops.go.
 //
 // # Operations
 //

@@ -89,16 +89,20 @@ func (ph *phase) hooks() *mm.Hooks {
 func (rs *runState) runPhase(index int, d time.Duration) error {
 	ph := &phase{run: rs, index: index, cfg: configs[index%len(configs)], moves: (index/len(configs))%2 == 1}
 	ph.off = make([]atomic.Bool, len(ops))
-	hooks := ph.hooks()
 	for range spacesPerPhase {
 		c := mm.DefaultConfig()
 		c.Base, c.End = windowBase, windowBase+uint64(rs.cfg.Pages)*mm.PageSize
+		t := newTSpace(nil, c.Base, rs.cfg.Pages, rs.cfg.Goroutines)
+		hooks := ph.hooks()
+		hooks.Child = t.snapForChild()
+		hooks.Move = t.moveHook
 		c.Mode, c.Recycle, c.Hooks = ph.cfg.mode, ph.cfg.recycle, hooks
 		s, err := mm.New(c)
 		if err != nil {
 			return err
 		}
-		ph.spaces = append(ph.spaces, newTSpace(s, c.Base, rs.cfg.Pages, rs.cfg.Goroutines))
+		t.s = s
+		ph.spaces = append(ph.spaces, t)
 	}
 
 	var wg sync.WaitGroup
