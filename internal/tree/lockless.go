@@ -173,6 +173,7 @@ type hookPoint int
 const (
 	hookPublish  hookPoint = iota // Commit: between the root's stores
 	hookRefill                    // a reused node half refilled
+	hookRetire                    // Commit: leaves retired, internal nodes not yet
 	hookReadLeaf                  // Find: leaf pointer loaded, its seq not yet
 	hookReadItem                  // Find: item found in the leaf, not yet copied
 )

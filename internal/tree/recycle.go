@@ -140,6 +140,7 @@ func (rc *recycler[V]) retire(t *Tree[V]) {
 	for _, l := range rc.oldLeaves {
 		l.seq.Add(1)
 	}
+	t.hook(hookRetire)
 	for _, n := range rc.oldInners {
 		n.seq.Add(1)
 	}

@@ -273,3 +273,34 @@ func TestSteadyStateAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocations per insert+delete, want at most 1 (the value box)", a)
 	}
 }
+
+// TestReaderMidRetire runs readers between the retirement of the unlinked
+// leaves and that of their unlinked parents (the new root is published by
+// then): each must answer from one version or retry, never mix them.
+func TestReaderMidRetire(t *testing.T) {
+	tr := spread(t, 200)
+	const addr = 20*16 + 1
+	fired := 0
+	tr.hooks = &hooks{at: func(p hookPoint) {
+		if p != hookRetire {
+			return
+		}
+		fired++
+		for _, a := range []uint64{addr, 21*16 + 1, 150*16 + 1} {
+			if it, ok, valid := tr.find(a); valid && (!ok || it.Start != a-1) {
+				t.Errorf("mid-retire Find(%#x) = %v %v (valid)", a, it, ok)
+			}
+		}
+		if it, ok := tr.Find(21*16 + 1); !ok || it.Val != 7 {
+			t.Errorf("mid-retire Find after the publish = %v %v, want the new value 7", it, ok)
+		}
+	}}
+	x := tr.Txn()
+	if err := x.Set(21*16, 7); err != nil {
+		t.Fatal(err)
+	}
+	x.Commit()
+	if fired != 1 {
+		t.Fatalf("hook fired %d times", fired)
+	}
+}
