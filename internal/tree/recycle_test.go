@@ -2,7 +2,6 @@ package tree
 
 import (
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -136,8 +135,9 @@ func TestReaderMidRefill(t *testing.T) {
 		ok bool
 	}
 	done := make(chan result)
+	var got *result // set by the writer's hook, read after the writer returns
 	var readerTries atomic.Int32
-	var refills atomic.Int32
+	refills := 0
 	tr.hooks = &hooks{at: func(p hookPoint) {
 		switch p {
 		case hookReadLeaf:
@@ -146,11 +146,13 @@ func TestReaderMidRefill(t *testing.T) {
 				<-resume
 			}
 		case hookRefill:
-			// The writer, half way through refilling a node.
-			if refills.Add(1) == 2 { // the second Txn's copy: the reused leaf
+			// The writer, half way through refilling a node: the second
+			// Txn's copy is the reused leaf. Let the reader go and wait for
+			// its answer before finishing the refill.
+			if refills++; refills == 2 {
 				close(resume)
 				r := <-done
-				done <- r // hand it to the test body
+				got = &r
 			}
 		}
 	}}
@@ -159,14 +161,14 @@ func TestReaderMidRefill(t *testing.T) {
 		done <- result{it, ok}
 	}()
 	<-atLeaf
-	var r result
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); r = <-done }()
 	reuseLeafOf(t, tr, addr, far)
-	wg.Wait()
-	if !r.ok || r.it.Start != 20*16 || r.it.Val != 20*16 {
-		t.Fatalf("Find(%#x) = %v %v", addr, r.it, r.ok)
+	if got == nil {
+		close(resume)
+		<-done
+		t.Fatalf("the writer never stopped in the refill of the reused leaf (%d refills)", refills)
+	}
+	if !got.ok || got.it.Start != 20*16 || got.it.Val != 20*16 {
+		t.Fatalf("Find(%#x) = %v %v", addr, got.it, got.ok)
 	}
 	if readerTries.Load() < 2 {
 		t.Fatalf("the reader did not retry")
