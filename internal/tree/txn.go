@@ -403,11 +403,11 @@ func (x *Txn[V]) spliceRoot(lo, hi uint64, items []Item[V]) (splice, error) {
 		}
 		r.leaf = l
 	}
-	l, err := x.ownRootLeaf()
+	l, res, err := x.spliceCopy(r.leaf, lo, hi, items, math.MaxUint64)
 	if err != nil {
 		return splice{}, err
 	}
-	res := spliceLeaf(l, lo, hi, items, math.MaxUint64)
+	r.leaf = l
 	return res, x.fixRoot()
 }
 
@@ -426,11 +426,15 @@ func (x *Txn[V]) spliceInner(n *inner[V], h int, lo, hi uint64, items []Item[V],
 	}
 	var res splice
 	if h == 1 {
-		l, err := x.ownLeaf(&n.leaves[i])
+		src := n.leaves[i].Load()
+		l, r, err := x.spliceCopy(src, lo, hi, items, next)
 		if err != nil {
 			return res, err
 		}
-		res = spliceLeaf(l, lo, hi, items, next)
+		if l != src {
+			n.leaves[i].Store(l)
+		}
+		res = r
 		n.setSum(i, l.summary())
 	} else {
 		k, err := x.ownInner(&n.kids[i])
@@ -445,42 +449,78 @@ func (x *Txn[V]) spliceInner(n *inner[V], h int, lo, hi uint64, items []Item[V],
 	return res, x.fixChild(n, h, i)
 }
 
-// spliceLeaf does one splice in leaf l (owned by the Txn). It may leave l
-// overfull by one slot or underfull; the parent repairs that.
-func spliceLeaf[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) splice {
+// spliceCopy does one splice on leaf src: in place when the Txn owns it, else
+// into a copy that it writes in one pass (prefix, new items, suffix), so that
+// the items after the splice point are stored once, not copied and then
+// shifted. It returns the leaf that now holds the result.
+func (x *Txn[V]) spliceCopy(src *leaf[V], lo, hi uint64, items []Item[V], next uint64) (*leaf[V], splice, error) {
+	if src.gen == x.gen {
+		return src, spliceLeaf(src, lo, hi, items, next), nil
+	}
+	p, q, res, k := planSplice(src, lo, hi, items, next)
+	d, err := x.newLeaf()
+	if err != nil {
+		return nil, splice{}, err
+	}
+	n, old := src.count(), d.count()
+	d.copyItems(0, src, 0, p)
+	putItems(d, p, items[:k])
+	d.copyItems(p+k, src, q, n-q)
+	m := n - res.removed + k
+	d.clearItems(m, old)
+	d.setN(m)
+	x.t.rc.oldLeaves = append(x.t.rc.oldLeaves, src)
+	return d, res, nil
+}
+
+// planSplice works out a splice of leaf l: items [p, q) go, and the first k
+// of items come in at p.
+func planSplice[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) (p, q int, res splice, k int) {
 	n := l.count()
-	p := l.endUpper(n, lo)
+	p = l.endUpper(n, lo)
 	if p < n && l.startAt(p) < lo {
 		panic(fmt.Sprintf("tree: Replace [%#x, %#x): item [%#x, %#x) straddles %#x", lo, hi, l.startAt(p), l.endAt(p), lo))
 	}
-	q := p
+	q = p
 	for q < n && l.startAt(q) < hi {
 		if l.endAt(q) > hi {
 			panic(fmt.Sprintf("tree: Replace [%#x, %#x): item [%#x, %#x) straddles %#x", lo, hi, l.startAt(q), l.endAt(q), hi))
 		}
 		q++
 	}
-	res := splice{removed: q - p, complete: q < n || next >= hi}
-	k := 0
+	res = splice{removed: q - p, complete: q < n || next >= hi}
 	if res.complete {
 		k = min(len(items), len(l.items)-(n-res.removed))
 	}
-	m := n - res.removed + k
-	l.copyItems(p+k, l, q, n-q)
-	for j := range k {
+	res.inserted = k
+	return p, q, res, k
+}
+
+// putItems stores new items at l[p:], each with a new box: the one allocation
+// a write makes.
+func putItems[V any](l *leaf[V], p int, items []Item[V]) {
+	for j := range items {
 		s := &l.items[p+j]
-		// A new box per inserted item: the one allocation a write makes.
 		v := new(V)
 		*v = items[j].Val
 		s.start.Store(items[j].Start)
 		s.end.Store(items[j].End)
 		s.val.Store(v)
 	}
+}
+
+// spliceLeaf does one splice in leaf l (owned by the Txn). It may leave l
+// overfull by one slot or underfull; the parent repairs that.
+func spliceLeaf[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) splice {
+	p, q, res, k := planSplice(l, lo, hi, items, next)
+	n := l.count()
+	m := n - res.removed + k
+	l.copyItems(p+k, l, q, n-q)
+	putItems(l, p, items[:k])
 	if m < n {
 		l.clearItems(m, n)
 	}
 	l.setN(m)
-	res.inserted = k
 	return res
 }
 
