@@ -2,6 +2,7 @@ package mm
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ func TestMapsListsOneLayout(t *testing.T) {
 				m      []Mapping
 			}
 			var stop atomic.Bool
+			var taken atomic.Int64 // listings taken so far
 			var wg sync.WaitGroup
 			results := make([][]seen, 3)
 			for r := range results {
@@ -43,6 +45,7 @@ func TestMapsListsOneLayout(t *testing.T) {
 						m := s.Maps()
 						hi := idx.Load() + 1
 						results[r] = append(results[r], seen{lo, hi, m})
+						taken.Add(1)
 					}
 				}()
 			}
@@ -53,6 +56,11 @@ func TestMapsListsOneLayout(t *testing.T) {
 					s.Fault(tbase+uint64(i%16)*pg, Access(i%3))
 				}
 			}()
+			// A writer that allocates nothing can finish before a reader is
+			// scheduled at all: start once every reader has listed.
+			for taken.Load() < int64(len(results)) {
+				runtime.Gosched()
+			}
 			rng := rand.New(rand.NewPCG(1, uint64(mode)))
 			for i := 1; i <= n; i++ {
 				p, k := uint64(rng.IntN(14)), uint64(1+rng.IntN(3))
