@@ -83,14 +83,20 @@ func (s *Space) Mincore(addr, length uint64) ([]bool, error) {
 // (mincore_pte_range): for a shared mapping whether its object holds the
 // page (mincore_page asks the page cache, so a page whose PTE was zapped
 // still counts), for a private one whether a page, the zero page included,
-// is mapped; a guard marker is not a page.
+// is mapped, or for a private file mapping, whether the file's page cache
+// holds it; a guard marker is not a page.
 // Precondition: the space lock held; a covers addr.
 func (s *Space) residentLocked(a *Area, addr uint64) bool {
-	if a.flags&VMShared != 0 {
-		return a.shm.resident(a.pgoff + (addr-a.start)>>pageShift)
+	if a.flags&VMMayShare != 0 {
+		return a.shm.resident(a.objIndex(addr))
 	}
 	p := s.pt.Lookup((addr - s.base) >> pageShift)
-	return p != nil && !p.IsGuard()
+	if p != nil && !p.IsGuard() {
+		return true
+	}
+	// A private file mapping: a page not mapped here still counts if
+	// the page cache holds it (mincore_page on the file's mapping).
+	return a.shm != nil && a.shm.resident(a.objIndex(addr))
 }
 
 // Handle is a read-locked area (see LockArea).

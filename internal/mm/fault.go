@@ -85,6 +85,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 	}
 	pn := (addr - s.base) >> pageShift
 	slot := s.pt.Slot(pn)
+	obj := a.shm
 	for {
 		p := slot.Load()
 		if acc == Write && p != nil {
@@ -95,11 +96,15 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 			// A guard region's marker: the fault handler returns
 			// VM_FAULT_SIGSEGV, sent as SEGV_MAPERR.
 			return &FaultError{Addr: addr, Access: acc, Code: MapErr}
-		case a.flags&VMShared != 0:
+		case a.flags&VMMayShare != 0:
+			// Shared memory, anonymous or a file (a read-only file
+			// mapped shared too: it has VM_MAYSHARE without
+			// VM_SHARED and can never be written): the object's
+			// page itself (shmem_fault, filemap_fault).
 			if p == nil {
-				np := a.shm.page(a.pgoff + (addr-a.start)>>pageShift)
+				np := obj.page(a.objIndex(addr))
 				if np == nil {
-					return ErrSigbus // beyond the object (shmem_fault)
+					return ErrSigbus // past the end of the object
 				}
 				if !slot.CompareAndSwap(nil, np) {
 					np.Put()
@@ -107,26 +112,58 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				}
 				p = np
 			}
-		case acc != Write && (p != nil || !s.noZeroPage):
+		case acc != Write && (p != nil || obj != nil || !s.noZeroPage):
 			if p == nil {
-				// Read fault on private memory: map the zero page
-				// (do_anonymous_page); no anon_vma is needed.
-				if !slot.CompareAndSwap(nil, pagetable.Zero()) {
+				// Read fault on private memory: the file's page
+				// from the page cache, mapped read-only
+				// (do_read_fault), or for anonymous memory the
+				// zero page (do_anonymous_page); no anon_vma is
+				// needed.
+				np := pagetable.Zero()
+				if obj != nil {
+					if np = obj.page(a.objIndex(addr)); np == nil {
+						return ErrSigbus // filemap_fault past i_size
+					}
+					s.hook(HookFilePage, a)
+				}
+				if !slot.CompareAndSwap(nil, np) {
+					if obj != nil {
+						np.Put()
+					}
 					continue
 				}
-				p = pagetable.Zero()
+				p = np
 			}
 		case p == nil || p.IsZero() || !p.Exclusive():
 			// Write fault: a new page, or a private copy of a page
-			// shared with the zero page or with another space
-			// (do_anonymous_page, wp_page_copy). A read fault on an
-			// empty slot comes here too when the zero page is off
-			// (mm_forbids_zeropage): it allocates and prepares the
-			// anon_vma exactly as a write would.
+			// shared with the zero page, the page cache or another
+			// space (do_anonymous_page, do_cow_fault, wp_page_copy).
+			// A page-cache page is never exclusive: the cache holds
+			// a reference of its own while any slot maps it. A read
+			// fault on an empty slot of anonymous memory comes here
+			// too when the zero page is off (mm_forbids_zeropage):
+			// it allocates and prepares the anon_vma exactly as a
+			// write would. The anon_vma comes first: do_cow_fault
+			// prepares it before it reads the file, so even a write
+			// past the end of the file leaves the area with one.
 			if a.anon.Load() == nil {
 				if err := s.anonPrepare(a, spaceLocked); err != nil {
 					return err
 				}
+			}
+			if p == nil && obj != nil {
+				src := obj.page(a.objIndex(addr))
+				if src == nil {
+					return ErrSigbus
+				}
+				np := src.Copy()
+				src.Put()
+				if !slot.CompareAndSwap(nil, np) {
+					np.Put()
+					continue
+				}
+				p = np
+				break
 			}
 			if p == nil || p.IsZero() {
 				np := pagetable.NewPage()
@@ -160,6 +197,9 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 		return nil
 	}
 }
+
+// objIndex is the page offset in a's object of the page at addr.
+func (a *Area) objIndex(addr uint64) uint64 { return a.pgoff + (addr-a.start)>>pageShift }
 
 // installCopy puts np, a copy of p, into slot (page number pn) in place of
 // p, and reports whether it did. It does so only if, under the slot's

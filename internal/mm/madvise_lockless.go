@@ -28,7 +28,8 @@ import (
 // slot). Writers cannot touch these slots: they would have to write-lock
 // the area first, and it is read-locked.
 func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, err error) {
-	if s.mode != PerArea {
+	if s.mode != PerArea || s.hasObserver.Load() {
+		// An observer sees page drops at commit only (observer.go).
 		return false, nil
 	}
 	a := s.lockAreaLockless(start)
@@ -48,7 +49,7 @@ func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, e
 	}
 	lo, hi := (start-s.base)>>pageShift, (end-s.base)>>pageShift
 	if adv == AdviseFree {
-		if a.flags&VMShared != 0 {
+		if a.shm != nil { // not vma_is_anonymous: shmem or a file
 			return true, syscall.EINVAL // only anonymous memory is freed lazily
 		}
 		s.pt.Range(lo, hi, func(_ uint64, slot *atomic.Pointer[pagetable.Page]) {

@@ -39,7 +39,9 @@ const (
 	opGuardRemove
 	// opWriteFault does what a write fault on each page does to a private
 	// area's slots, stopping at a guard marker as GUP stops at its
-	// fault (populate_vma_page_range with FOLL_WRITE).
+	// fault (populate_vma_page_range with FOLL_WRITE); in a private file
+	// mapping an empty slot gets a copy of the file's page, and the walk
+	// stops past the end of the file.
 	opWriteFault
 )
 
@@ -49,8 +51,8 @@ type pageOp struct {
 	start, end uint64
 	to         uint64 // opMove: the destination of start
 
-	// opPageoutShared: the object mapped, and the page offset of start
-	// in it.
+	// opPageoutShared, opWriteFault: the object mapped (nil for
+	// anonymous memory), and the page offset of start in it.
 	shm   *shmObject
 	pgoff uint64
 }
@@ -111,9 +113,19 @@ func (x *session) applyPageOps() {
 			})
 		case opPageoutShared:
 			s.pt.Range(lo, hi, func(pn uint64, slot *atomic.Pointer[pagetable.Page]) {
-				// Mapped by this slot alone: the object's reference and
-				// this one (folio_mapcount == 1).
-				if p := slot.Load(); ordinaryPage(p) && p.Maps() == 2 && p.Clean() {
+				p := slot.Load()
+				switch {
+				case !ordinaryPage(p):
+				case !p.Shared:
+					// A private copy in a private file mapping:
+					// anonymous memory, as opPageout.
+					if p.Exclusive() && p.Clean() {
+						slot.Store(nil)
+						p.Put()
+					}
+				case p.Maps() == 2 && p.Clean():
+					// Mapped by this slot alone: the object's
+					// reference and this one (folio_mapcount == 1).
 					slot.Store(nil)
 					p.Put()
 					op.shm.drop(op.pgoff+pn-lo, p)
@@ -131,6 +143,14 @@ func (x *session) applyPageOps() {
 				switch p := slot.Load(); {
 				case p.IsGuard():
 					pn = hi
+				case p == nil && op.shm != nil:
+					src := op.shm.page(op.pgoff + pn - lo)
+					if src == nil {
+						pn = hi // SIGBUS: GUP stops
+						break
+					}
+					slot.Store(src.Copy())
+					src.Put()
 				case p == nil || p.IsZero():
 					slot.Store(pagetable.NewPage())
 				case !p.Exclusive():
@@ -178,5 +198,9 @@ func ordinaryPage(p *pagetable.Page) bool {
 // Precondition: x is open; [start, end) lies in a; a is write-locked.
 func (x *session) writeFaultLocked(a *Area, start, end uint64) {
 	x.anonPrepareLocked(a)
-	x.pageWork(opWriteFault, start, end)
+	op := pageOp{kind: opWriteFault, start: start, end: end}
+	if a.shm != nil {
+		op.shm, op.pgoff = a.shm, a.objIndex(start)
+	}
+	x.pageOps = append(x.pageOps, op)
 }

@@ -187,3 +187,33 @@ func (p *Page) Copy() *Page {
 	}
 	return n
 }
+
+// Load copies the page's contents into dst (at most a page).
+func (p *Page) Load(dst []byte) {
+	for i := range dst[:min(len(dst), PageBytes)] {
+		dst[i] = p.ByteAt(uint64(i))
+	}
+}
+
+// Store copies src (at most a page) to the start of the page. p must be
+// private to the caller (not yet published) or the caller must accept
+// byte-wise tearing, as a write(2) racing with loads has.
+func (p *Page) Store(src []byte) {
+	src = src[:min(len(src), PageBytes)]
+	for i := 0; i < len(src); i += 8 {
+		var w uint64
+		for j := 0; j < 8 && i+j < len(src); j++ {
+			w |= uint64(src[i+j]) << (8 * j)
+		}
+		if i+8 <= len(src) {
+			p.words[i/8].Store(w)
+			continue
+		}
+		for j := 0; i+j < len(src); j++ {
+			p.SetByte(uint64(i+j), src[i+j])
+		}
+	}
+}
+
+// PageBytes is the size of a page in bytes.
+const PageBytes = WordsPerPage * 8
