@@ -159,15 +159,8 @@ func (l *leaf[V]) clearItems(from, to int) {
 // setN sets the count; the writer owns the leaf.
 func (l *leaf[V]) setN(m int) { l.n.Store(int32(m)) }
 
-// fill makes l (private, odd) a copy of src; slots l held beyond src's count
-// from an earlier life are cleared.
-func (l *leaf[V]) fill(src *leaf[V]) {
-	old, m := l.count(), src.count()
-	l.copyItems(0, src, 0, m)
-	l.clearItems(m, old)
-	l.setN(m)
-}
-
+// fill makes n (private, odd) a copy of src; entries n held beyond src's
+// count from an earlier life are cleared.
 func (n *inner[V]) fill(src *inner[V]) {
 	old, m := n.count(), src.count()
 	n.copyEntries(0, src, 0, m)

@@ -135,12 +135,6 @@ func (x *Txn[V]) alloc() error {
 	return nil
 }
 
-// ptr is an atomic pointer to either node kind: the slots of inner nodes.
-type ptr[L any] interface {
-	Load() *L
-	Store(*L)
-}
-
 // nodePtr ties a node type L to its pointer type N.
 type nodePtr[L any, N any] interface {
 	*L
