@@ -67,6 +67,7 @@ func (s *Space) Mincore(addr, length uint64) ([]bool, error) {
 	s.lock.RLock()
 	defer s.lock.RUnlock()
 	snap := s.tree.Snapshot()
+	defer snap.Release()
 	out := make([]bool, 0, (end-addr)>>pageShift)
 	for a := addr; a < end; a += PageSize {
 		it, ok := snap.Find(a)
@@ -120,7 +121,7 @@ func (s *Space) LockArea(addr uint64) (*Handle, error) {
 		s.lock.RUnlock()
 		return nil, ErrClosed
 	}
-	it, ok := s.tree.Snapshot().Find(addr)
+	it, ok := s.tree.Find(addr)
 	if !ok {
 		s.lock.RUnlock()
 		return nil, &FaultError{Addr: addr, Code: MapErr}

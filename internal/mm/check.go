@@ -24,6 +24,7 @@ func (s *Space) CheckInvariants(quiet bool) error {
 	s.lock.RLock()
 	defer s.lock.RUnlock()
 	snap := s.tree.Snapshot()
+	defer snap.Release()
 	if err := snap.Validate(); err != nil {
 		return fmt.Errorf("tree: %w", err)
 	}

@@ -53,8 +53,10 @@
 //
 // # Who protects what
 //
-// The tree is published through an atomic pointer and read without locks;
-// it changes only under the space write lock. An Area's range, offset and
+// The tree is published at commit (a seqcount over its root) and read
+// without locks: lookups (Tree.Find) validate per-node seqcounts and retry,
+// listings pin a Snapshot and release it (package tree); it changes only
+// under the space write lock. An Area's range, offset and
 // flags change only while the space write lock is held and the area is
 // write-locked (stamped) or not yet attached; they are read under the
 // area's read lock or the space lock. The fields a lockless reader touches

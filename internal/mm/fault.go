@@ -66,11 +66,10 @@ func (s *Space) faultSpaceLocked(addr uint64, acc Access, fn func(p *pagetable.P
 	if s.closing.Load() {
 		return ErrClosed, false
 	}
-	snap := s.tree.Snapshot()
-	it, ok := snap.Find(addr)
+	it, ok := s.tree.Find(addr)
 	if !ok {
 		// find_vma: the first area above; a growsdown one may grow.
-		next, ok := snap.First(addr)
+		next, ok := s.tree.First(addr)
 		stack = ok && next.Val.flags&VMGrowsDown != 0
 		return &FaultError{Addr: addr, Access: acc, Code: MapErr}, stack
 	}
@@ -286,7 +285,9 @@ func (s *Space) anonPrepare(a *Area, spaceLocked bool) error {
 // prev, as find_mergeable_anon_vma).
 // Preconditions: space lock held for reading, ptl held.
 func (s *Space) findMergeableAnon(a *Area) *anonVMA {
-	return mergeableAnonIn(s.tree.Snapshot(), a)
+	snap := s.tree.Snapshot()
+	defer snap.Release()
+	return mergeableAnonIn(snap, a)
 }
 
 // mergeableAnonIn is findMergeableAnon on the layout snap (a write

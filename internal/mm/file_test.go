@@ -51,7 +51,7 @@ func wantByte(t *testing.T, s *Space, page, off uint64, want byte) {
 
 // areaAtTest returns the area covering page (for anon_vma checks).
 func areaAtTest(s *Space, page uint64) *Area {
-	it, ok := s.tree.Snapshot().Find(tbase + page*pg)
+	it, ok := s.tree.Find(tbase + page*pg)
 	if !ok {
 		return nil
 	}

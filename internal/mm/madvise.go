@@ -305,7 +305,7 @@ func (s *Space) flagsAt(addr uint64) (Flags, error) {
 	if s.closing.Load() {
 		return 0, ErrClosed
 	}
-	it, ok := s.tree.Snapshot().Find(addr)
+	it, ok := s.tree.Find(addr)
 	if !ok {
 		return 0, syscall.ENOMEM
 	}

@@ -61,6 +61,7 @@ func (m Mapping) Name() string {
 // for writers and never makes them wait.
 func (s *Space) Maps() []Mapping {
 	snap := s.tree.Snapshot()
+	defer snap.Release()
 	startBrk, brk := s.BrkRange()
 	out := make([]Mapping, 0, snap.Len())
 	snap.Ascend(0, func(it tree.Item[entry]) bool {

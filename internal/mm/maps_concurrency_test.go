@@ -56,6 +56,11 @@ func TestMapsListsOneLayout(t *testing.T) {
 					s.Fault(tbase+uint64(i%16)*pg, Access(i%3))
 				}
 			}()
+			// A writer that allocates nothing can finish before a reader is
+			// scheduled at all: start once every reader has listed.
+			for taken.Load() < int64(len(results)) {
+				runtime.Gosched()
+			}
 			rng := rand.New(rand.NewPCG(1, uint64(mode)))
 			for i := 1; i <= n; i++ {
 				// Keep the listings going alongside: at least one per

@@ -61,7 +61,7 @@ func (x *session) notifyObserverLocked() {
 			o.Zap(op.start, op.end, false)
 		case opMove:
 			var prot Prot
-			if it, ok := x.s.tree.Snapshot().Find(op.to); ok {
+			if it, ok := x.s.tree.Find(op.to); ok {
 				prot = it.Val.a.flags.Prot()
 			}
 			o.Move(op.start, op.to, op.end-op.start, prot)
@@ -97,7 +97,7 @@ func (s *Space) TryLockArea(addr uint64, h *Handle) bool {
 	if !s.lock.TryRLock() {
 		return false
 	}
-	it, ok := s.tree.Snapshot().Find(addr)
+	it, ok := s.tree.Find(addr)
 	if !ok || s.closing.Load() {
 		s.lock.RUnlock()
 		return false

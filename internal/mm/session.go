@@ -47,6 +47,7 @@ type session struct {
 	fresh    []*Area
 	detached []*Area
 	pageOps  []pageOp // page-table work done at commit, in order (pageops.go)
+	gone     []*Area  // unmapRange's scratch buffer, kept for reuse
 }
 
 // begin takes the space write lock and opens a session.

@@ -194,7 +194,7 @@ func (s *Space) Mode() LockMode { return s.mode }
 func (s *Space) Range() (base, end uint64) { return s.base, s.end }
 
 // Len returns the number of areas, from the published tree.
-func (s *Space) Len() int { return s.tree.Snapshot().Len() }
+func (s *Space) Len() int { return s.tree.Len() }
 
 // Close tears the space down: every area is write-locked, detached after
 // its readers drain, and freed at once, with no deferred work (the kernel's
@@ -217,6 +217,7 @@ func (s *Space) Close() {
 		gone = append(gone, a)
 		return true
 	})
+	snap.Release()
 	txn := s.tree.Txn()
 	if err := txn.Replace(0, ^uint64(0), nil); err != nil {
 		panic("mm: Close: " + err.Error()) // no failpoint is installed on this txn
