@@ -21,7 +21,10 @@
 //
 // Remap (mremap), Advise (madvise) and Fork (fork's dup_mmap) answer as
 // Linux does too, checked against the real kernel by a differential
-// fuzzer (internal/replay).
+// fuzzer (internal/replay). MapFile maps files (a File: an *os.File through
+// OSFile, or a MemFile), privately or shared, with a page cache per file
+// shared by every space, SIGBUS past the end of the file and Truncate;
+// Brk moves the program break of a heap placed with WithBrk or SetBrk.
 //
 // The locking protocol, the lock order and what protects each field are
 // documented in internal/mm, internal/arealock and internal/spacelock.
@@ -31,6 +34,7 @@ import (
 	"io"
 
 	"github.com/vmspace/vmspace/internal/mm"
+	"github.com/vmspace/vmspace/internal/mmaccess"
 )
 
 // PageSize is the page size: 4 KiB.
@@ -51,6 +55,7 @@ type MapFlags = mm.MapFlags
 
 const (
 	MapShared         = mm.MapShared
+	MapSharedValidate = mm.MapSharedValidate
 	MapPrivate        = mm.MapPrivate
 	MapFixed          = mm.MapFixed
 	MapAnonymous      = mm.MapAnonymous
@@ -187,6 +192,18 @@ func WithStackGuardGap(n uint64) Option { return func(c *mm.Config) { c.StackGua
 // for mappings: MAP_NORESERVE is ignored, so such an area is charged and
 // merges as if the flag had not been given. Commit limits are not modelled.
 func WithOvercommitNever(on bool) Option { return func(c *mm.Config) { c.OvercommitNever = on } }
+
+// WithTHPAlign places mappings as a kernel built with transparent huge
+// pages does (thp_get_unmapped_area): anonymous private mappings whose
+// length is a multiple of 2 MiB, given no hint, and mappings of files
+// that implement THPAligner (files of ext4, xfs, btrfs), go to huge-page
+// aligned addresses (for a file: aligned like their file offset). Off by
+// default.
+func WithTHPAlign(on bool) Option { return func(c *mm.Config) { c.THPAlign = on } }
+
+// THPAligner is implemented by a File whose file system aligns its
+// mappings to huge pages (see WithTHPAlign).
+type THPAligner = mm.THPAligner
 
 // Space is an address space (the kernel's mm_struct). All methods are safe
 // for concurrent use.
@@ -349,4 +366,8 @@ func (s *Space) Fork() (*Space, error) {
 		return nil, err
 	}
 	return &Space{c}, nil
+}
+
+func init() {
+	mmaccess.Unwrap = func(space any) *mm.Space { return space.(*Space).s }
 }

@@ -100,9 +100,17 @@ MUTATIONS = {
    "",
    "adviseUnderAreaLock: DONTNEED/FREE a range running past the read-locked area"),
  "m21-maps-live-fields": ("internal/mm/maps.go",
-   "Mapping{Start: it.Start, End: it.End, Flags: it.Val.flags,",
-   "Mapping{Start: it.Val.a.start, End: it.Val.a.end, Flags: it.Val.a.flags,",
+   "m := Mapping{Start: it.Start, End: it.End, Flags: e.flags,",
+   "m := Mapping{Start: it.Val.a.start, End: it.Val.a.end, Flags: it.Val.a.flags,",
    "Maps: list the areas' live fields instead of the published snapshot's"),
+ "m22-truncate-zap-no-area-lock": ("internal/mm/file.go",
+   "\t\tx.lockArea(a)\n\t\tx.pageWork(opZap, start, a.end)",
+   "\t\tx.pageWork(opZap, start, a.end)",
+   "zapObjectFrom: zap a truncated file's pages without write-locking the area"),
+ "m23-file-fault-falls-back": ("internal/mm/fault.go",
+   "\t\t\terr := s.faultLocked(a, addr, acc, false, fn)",
+   "\t\t\terr := errRetry\n\t\t\tif a.shm == nil || a.shm.file == nil {\n\t\t\t\terr = s.faultLocked(a, addr, acc, false, fn)\n\t\t\t}",
+   "access: file faults leave the area lock for the space lock"),
 }
 
 # Write-lock sites (issue 11): each removes one x.lockArea before a change;

@@ -29,7 +29,7 @@ func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	dur := fs.Duration("duration", 600*time.Millisecond, "how long F faults in each engine × churn × rep")
 	reps := fs.Int("reps", 5, "repetitions; each runs every engine × churn once, in a shuffled order")
-	engines := fs.String("engines", "all", "comma-separated engines: per-area, whole-space, kernel")
+	engines := fs.String("engines", "all", "comma-separated engines: per-area, whole-space, kernel, uffd-per-area, uffd-whole-space, uffd-minimal; \"all\" is the first three, \"uffd\" the last three")
 	churns := fs.String("churn", "all", "comma-separated churns: none, unrelated, adjacent, adjmerge, conflict, conflictsplit")
 	areas := fs.Int("areas", 100, "background areas in the vmspace engines' spaces")
 	recycle := fs.Bool("recycle", true, "recycle freed areas in the vmspace engines")
@@ -42,7 +42,7 @@ func runBench(args []string) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: vmspace bench [flags]\n\nF faults the pages of its 64-page area in (writes) and drops them, again and again;\nW changes the layout at the same time. Engines:")
-		for _, e := range bench.Engines {
+		for _, e := range append(bench.Engines[:len(bench.Engines):len(bench.Engines)], bench.UffdEngines...) {
 			fmt.Fprintf(fs.Output(), "  %-12s %s\n", e.Name, e.Doc)
 		}
 		fmt.Fprintln(fs.Output(), "\nflags:")
@@ -189,4 +189,17 @@ func findTools() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// benchClientMain runs this process as the uffd engines' client when the
+// environment asks for it, and reports whether it did.
+func benchClientMain() bool {
+	if os.Getenv(bench.EnvBenchClient) == "" {
+		return false
+	}
+	if err := bench.BenchClientMain(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench uffd client:", err)
+		os.Exit(1)
+	}
+	return true
 }

@@ -23,8 +23,18 @@ func runDemo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	dur := fs.Duration("duration", 300*time.Millisecond, "how long each mode runs")
 	faulters := fs.Int("faulters", 4, "faulting goroutines")
+	withUffd := fs.Bool("uffd", false, "instead: lazy restore of a memory image by a client process through userfaultfd, with a balloon and memory hot-plug (Linux)")
+	sizeMiB := fs.Int("size", 256, "with --uffd: the image size in MiB")
+	clients := fs.Int("clients", 1, "with --uffd: client processes restoring the image at once (a torture run with several)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *withUffd {
+		d := *dur
+		if !isFlagSet(fs, "duration") {
+			d = 3 * time.Second
+		}
+		return runUffdDemo(d, *sizeMiB, max(*clients, 1))
 	}
 	for _, mode := range []vmspace.LockMode{vmspace.PerArea, vmspace.WholeSpace} {
 		if err := demo(mode, *dur, *faulters); err != nil {
@@ -126,4 +136,11 @@ func demo(mode vmspace.LockMode, dur time.Duration, faulters int) error {
 	}
 	fmt.Println()
 	return nil
+}
+
+// isFlagSet reports whether the flag name was given on the command line.
+func isFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -1,11 +1,14 @@
 // Command vmspace drives the vmspace library: a demo of per-area locking,
-// replay of oracle scripts against vmspace or the real kernel, benchmarks
-// and torture runs.
+// a page-fault server for other processes (userfaultfd), replay of oracle
+// scripts against vmspace or the real kernel, benchmarks and torture runs.
 //
 //	vmspace demo                 fault from several goroutines while another changes the layout
+//	vmspace demo --uffd          lazy restore of a memory image into a client process through userfaultfd
+//	vmspace serve --socket PATH --image FILE   serve other processes' page faults (Firecracker's handshake)
 //	vmspace replay [--kernel]    run an oracle script from standard input
 //	vmspace bench [flags]        page faults under layout churn, engines side by side
 //	vmspace torture [flags]      random concurrent operations with invariant checks
+//	vmspace shadow -- CMD ...    run CMD under ptrace, mirroring its layout calls into vmspace
 package main
 
 import (
@@ -40,6 +43,9 @@ func usage() {
 }
 
 func main() {
+	if clientMain() { // a client process of demo --uffd or bench's uffd engines
+		return
+	}
 	if len(os.Args) < 2 {
 		usage()
 		os.Exit(2)

@@ -58,6 +58,6 @@ func runReplay(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer e.S.Close()
+	defer e.Close()
 	return script.Run(e, os.Stdin, out)
 }

@@ -76,6 +76,15 @@ var Engines = []Engine{
 	{Name: "kernel", Doc: "the real kernel: real mmap, page faults and madvise in a free region (Linux)", open: openKernel},
 }
 
+// UffdEngines are the engines where F is a thread of another process whose
+// faults arrive through userfaultfd (Linux; engine_uffd_linux.go). "all"
+// does not include them; "uffd" names the three.
+var UffdEngines = []Engine{
+	{Name: "uffd-per-area", Doc: "F in a client process; vmspace serves its faults through userfaultfd under the area read lock (Linux)", open: openUffdPerArea},
+	{Name: "uffd-whole-space", Doc: "the same, every fault under the space lock held for reading (Linux)", open: openUffdWhole},
+	{Name: "uffd-minimal", Doc: "the same client; the handler answers every fault with UFFDIO_ZEROPAGE at once, no layout: the floor (Linux)", open: openUffdMinimal},
+}
+
 // ParseEngines parses a comma-separated list of engine names ("all" for
 // all).
 func ParseEngines(s string) ([]Engine, error) {
@@ -85,15 +94,19 @@ func ParseEngines(s string) ([]Engine, error) {
 	var out []Engine
 	for _, f := range strings.Split(s, ",") {
 		name := strings.TrimSpace(f)
+		if name == "uffd" {
+			out = append(out, UffdEngines...)
+			continue
+		}
 		found := false
-		for _, e := range Engines {
+		for _, e := range append(Engines[:len(Engines):len(Engines)], UffdEngines...) {
 			if e.Name == name {
 				out = append(out, e)
 				found = true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown engine %q (want per-area, whole-space or kernel)", name)
+			return nil, fmt.Errorf("unknown engine %q (want per-area, whole-space, kernel, uffd-per-area, uffd-whole-space, uffd-minimal or uffd)", name)
 		}
 	}
 	return out, nil

@@ -23,6 +23,11 @@ func openVM(cfg *Config, mode mm.LockMode) (target, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newVMTarget(cfg, s)
+}
+
+// newVMTarget maps the background areas and F's area in s.
+func newVMTarget(cfg *Config, s *mm.Space) (target, error) {
 	t := &vmTarget{s: s}
 	// Background areas, so that lookups walk a tree of a process's size:
 	// churnPages each, with a gap of as many so that they do not merge.

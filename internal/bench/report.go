@@ -65,6 +65,10 @@ type Result struct {
 	Frames *Frames `json:"frames"`
 	// Drop is how F dropped its pages.
 	Drop string `json:"drop"`
+	// HandlerCPUNsPerFault is the uffd engines' handler CPU time per
+	// fault (all handler threads, the timed part only); absent for the
+	// other engines.
+	HandlerCPUNsPerFault *Summary `json:"handler_cpu_ns_per_fault,omitempty"`
 	// Latency is the distribution of all repetitions merged.
 	Latency Latency `json:"latency"`
 }
@@ -99,7 +103,7 @@ func newReport(cfg *Config) *Report {
 // none holds the same engine's samples without churn, by repetition.
 func summarizeRuns(engine string, c Churn, runs, none []*sample) Result {
 	r := Result{Engine: engine, Churn: c, Reps: len(runs)}
-	var fps, ratio, p50, p99, p999, ops []float64
+	var fps, ratio, p50, p99, p999, ops, hcpu []float64
 	var merged Hist
 	var ctr Counters
 	hasCtr := false
@@ -126,6 +130,9 @@ func summarizeRuns(engine string, c Churn, runs, none []*sample) Result {
 			fr := s.frames
 			r.Frames = &fr
 		}
+		if s.hasHandlerCPU && s.faults > 0 {
+			hcpu = append(hcpu, float64(s.handlerCPU)/float64(s.faults))
+		}
 		r.Drop = s.drop
 	}
 	r.FaultsPerS = summarize(fps)
@@ -135,6 +142,10 @@ func summarizeRuns(engine string, c Churn, runs, none []*sample) Result {
 	}
 	r.P50, r.P99, r.P999 = summarize(p50), summarize(p99), summarize(p999)
 	r.ChurnOpsPerS = summarize(ops)
+	if len(hcpu) == len(runs) {
+		sm := summarize(hcpu)
+		r.HandlerCPUNsPerFault = &sm
+	}
 	if hasCtr {
 		r.Counters = &ctr
 		fb := ctr.Fallback
@@ -167,7 +178,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		r.Go, r.OS, r.Arch, r.CPUs, r.GOMAXPROCS, r.GOGC, r.Kernel, r.LoadBefore, r.LoadAfter, r.Areas, r.Recycle)
 	fmt.Fprintln(w, "figures are medians over reps; faults/s also min-max; counters are per 1000 faults")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "engine\tchurn\tfaults/s\tmin-max\tvs none\tp50\tp99\tp99.9\tW ops/s\tsuccess\tfallback\tretry\tabort\tmiss\tGCs\t")
+	fmt.Fprintln(tw, "engine\tchurn\tfaults/s\tmin-max\tvs none\tp50\tp99\tp99.9\tW ops/s\th.cpu/f\tsuccess\tfallback\tretry\tabort\tmiss\tGCs\t")
 	for _, x := range r.Results {
 		ratio := "-"
 		if x.RatioVsNone != nil {
@@ -177,14 +188,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if x.Churn != ChurnNone {
 			wops = si(x.ChurnOpsPerS.Median)
 		}
+		hc := "-"
+		if x.HandlerCPUNsPerFault != nil {
+			hc = ns(x.HandlerCPUNsPerFault.Median)
+		}
 		su, fb, re, ab, mi := "-", "-", "-", "-", "-"
 		if c := x.Counters; c != nil && x.Faults > 0 {
 			per := func(n uint64) string { return fmt.Sprintf("%.2f", 1000*float64(n)/float64(x.Faults)) }
 			su, fb, re, ab, mi = per(c.Success), per(c.Fallback), per(c.Retry), per(c.Abort), per(c.Miss)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s-%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s-%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
 			x.Engine, x.Churn, si(x.FaultsPerS.Median), si(x.FaultsPerS.Min), si(x.FaultsPerS.Max), ratio,
-			ns(x.P50.Median), ns(x.P99.Median), ns(x.P999.Median), wops, su, fb, re, ab, mi, x.GCCycles)
+			ns(x.P50.Median), ns(x.P99.Median), ns(x.P999.Median), wops, hc, su, fb, re, ab, mi, x.GCCycles)
 	}
 	return tw.Flush()
 }

@@ -53,6 +53,17 @@ type sample struct {
 	frames     Frames
 	hasFrames  bool
 	drop       string
+	// handlerCPU is the CPU time of the uffd engines' handler threads
+	// during the timed part.
+	handlerCPU    time.Duration
+	hasHandlerCPU bool
+}
+
+// remoteFaulter is a target whose F runs in another process (the uffd
+// engines): it warms up and runs the fault loop there.
+type remoteFaulter interface {
+	warm(rounds int) error
+	remoteFaultLoop(d time.Duration, out *sample) error
 }
 
 func (s *sample) faultsPerS() float64 { return float64(s.faults) / s.fElapsed.Seconds() }
@@ -75,8 +86,17 @@ func runOnce(cfg *Config, e Engine, c Churn) (*sample, error) {
 	defer t.close()
 	out := &sample{hist: new(Hist)}
 
+	rf, remote := t.(remoteFaulter)
+	if remote {
+		if err := rf.warm(warmRounds); err != nil {
+			return nil, fmt.Errorf("%s: warm-up: %w", e.Name, err)
+		}
+	}
 	// F warms up alone, untimed.
 	for range warmRounds {
+		if remote {
+			break
+		}
 		for i := range FPages {
 			if err := t.touch(i); err != nil {
 				return nil, fmt.Errorf("%s: warm-up fault: %w", e.Name, err)
@@ -98,7 +118,10 @@ func runOnce(cfg *Config, e Engine, c Churn) (*sample, error) {
 			t0 := now()
 			var ops uint64
 			var err error
-			for !stop.Load() {
+			// At least one step, even if F is done before W is
+			// scheduled (a loaded machine, a very short --duration):
+			// a churn row with no churn would measure nothing.
+			for first := true; first || !stop.Load(); first = false {
 				var n int
 				n, err = step(c, t)
 				ops += uint64(n)
@@ -123,6 +146,10 @@ func runOnce(cfg *Config, e Engine, c Churn) (*sample, error) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		defer stop.Store(true) // W stops when F does, error or not
+		if remote {
+			fdone <- rf.remoteFaultLoop(cfg.Duration, out)
+			return
+		}
 		fdone <- faultLoop(t, cfg.Duration, out)
 	}()
 	ferr := <-fdone

@@ -117,12 +117,17 @@ func (e *Engine) Maps() ([]script.Area, error) {
 	var out []script.Area
 	for _, v := range vmas {
 		if v.start < e.base+RegionSize && v.end > e.base {
-			out = append(out, script.Area{
+			a := script.Area{
 				Start:  int64(v.start - e.base),
 				End:    int64(v.end - e.base),
 				Prot:   v.prot,
 				Shared: v.shared,
-			})
+				Heap:   v.name == "[heap]",
+			}
+			if name := e.fileName(v); name != "" && v.ino != 0 {
+				a.File, a.FileOff = name, v.offset
+			}
+			out = append(out, a)
 		}
 	}
 	return out, nil

@@ -34,6 +34,10 @@ type Engine struct {
 	// hint over used memory, mremap MAYMOVE), for Close to unmap.
 	outside [][2]uint64
 	closed  bool
+
+	files  map[string]*kfile    // the script's files (files_linux.go)
+	idents map[[3]uint64]string // every file the script made, by device and inode
+	heap   heapState            // the region moved to the break (brk_linux.go)
 }
 
 var _ script.Engine = (*Engine)(nil)
@@ -141,6 +145,8 @@ func (e *Engine) Reset() error {
 			first = err
 		}
 	}
+	keep(e.resetHeap())
+	e.closeFiles()
 	vmas, err := readMaps()
 	keep(err)
 	for _, v := range vmas {
@@ -153,6 +159,7 @@ func (e *Engine) Reset() error {
 		keep(munmap(o[0], o[1]))
 	}
 	e.outside = nil
+	e.restoreRegion()
 	return first
 }
 

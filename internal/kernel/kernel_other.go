@@ -34,4 +34,15 @@ func (e *Engine) Read(off uint64) (byte, error)                          { retur
 func (e *Engine) Mincore(off, length uint64) ([]bool, error)             { return nil, ErrUnsupported }
 func (e *Engine) Maps() ([]script.Area, error)                           { return nil, ErrUnsupported }
 
+func (e *Engine) File(name string, size uint64, mode script.FileMode) error { return ErrUnsupported }
+func (e *Engine) MmapFile(off, length uint64, prot script.Prot, flags script.MapFlags, name string, foff uint64) (uint64, bool, error) {
+	return 0, false, ErrUnsupported
+}
+func (e *Engine) Ftruncate(name string, size uint64) error { return ErrUnsupported }
+func (e *Engine) Heap(off uint64) error                    { return ErrUnsupported }
+func (e *Engine) Brk(off uint64) (uint64, error)           { return 0, ErrUnsupported }
+
+// ErrNoBrk is returned where the engine cannot use the process's break.
+var ErrNoBrk = ErrUnsupported
+
 var _ script.Engine = (*Engine)(nil)

@@ -18,6 +18,12 @@ type vma struct {
 	start, end uint64
 	prot       script.Prot
 	shared     bool
+	// offset, device (major, minor) and inode, and the name ("" for
+	// none): the rest of the line.
+	offset       uint64
+	major, minor uint64
+	ino          uint64
+	name         string
 }
 
 // readMaps parses /proc/self/maps, which lists the VMAs in address order
@@ -45,7 +51,8 @@ func readMaps() ([]vma, error) {
 	return out, nil
 }
 
-// parseMapsLine reads "start-end perms ..." with hex addresses.
+// parseMapsLine reads "start-end perms offset major:minor inode name"
+// with hex addresses, offset and device, and a decimal inode.
 func parseMapsLine(line []byte) (vma, bool) {
 	var v vma
 	i := 0
@@ -84,6 +91,34 @@ func parseMapsLine(line []byte) (vma, bool) {
 		v.prot |= script.ProtExec
 	}
 	v.shared = perms[3] == 's'
+	i += 5
+	skip := func() {
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+	}
+	skip()
+	if v.offset, ok = hex(); !ok {
+		return v, false
+	}
+	skip()
+	if v.major, ok = hex(); !ok || i >= len(line) || line[i] != ':' {
+		return v, false
+	}
+	i++
+	if v.minor, ok = hex(); !ok {
+		return v, false
+	}
+	skip()
+	j := i
+	for ; i < len(line) && '0' <= line[i] && line[i] <= '9'; i++ {
+		v.ino = v.ino*10 + uint64(line[i]-'0')
+	}
+	if i == j {
+		return v, false
+	}
+	skip()
+	v.name = string(line[i:])
 	return v, true
 }
 

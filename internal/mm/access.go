@@ -59,6 +59,7 @@ func (s *Space) Mincore(addr, length uint64) ([]bool, error) {
 	s.lock.RLock()
 	defer s.lock.RUnlock()
 	snap := s.tree.Snapshot()
+	defer snap.Release()
 	out := make([]bool, 0, (end-addr)>>pageShift)
 	for a := addr; a < end; a += PageSize {
 		it, ok := snap.Find(a)
@@ -74,14 +75,20 @@ func (s *Space) Mincore(addr, length uint64) ([]bool, error) {
 // (mincore_pte_range): for a shared mapping whether its object holds the
 // page (mincore_page asks the page cache, so a page whose PTE was zapped
 // still counts), for a private one whether a page, the zero page included,
-// is mapped; a guard marker is not a page.
+// is mapped, or for a private file mapping, whether the file's page cache
+// holds it; a guard marker is not a page.
 // Precondition: the space lock held; a covers addr.
 func (s *Space) residentLocked(a *Area, addr uint64) bool {
-	if a.flags&VMShared != 0 {
-		return a.shm.resident(a.pgoff + (addr-a.start)>>pageShift)
+	if a.flags&VMMayShare != 0 {
+		return a.shm.resident(a.objIndex(addr))
 	}
 	p := s.pt.Lookup((addr - s.base) >> pageShift)
-	return p != frames.None && p != frames.Guard
+	if p != frames.None && p != frames.Guard {
+		return true
+	}
+	// A private file mapping: a page not mapped here still counts if
+	// the page cache holds it (mincore_page on the file's mapping).
+	return a.shm != nil && a.shm.resident(a.objIndex(addr))
 }
 
 // Handle is a read-locked area (see LockArea).
@@ -106,7 +113,7 @@ func (s *Space) LockArea(addr uint64) (*Handle, error) {
 		s.lock.RUnlock()
 		return nil, ErrClosed
 	}
-	it, ok := s.tree.Snapshot().Find(addr)
+	it, ok := s.tree.Find(addr)
 	if !ok {
 		s.lock.RUnlock()
 		return nil, &FaultError{Addr: addr, Code: MapErr}

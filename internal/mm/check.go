@@ -24,6 +24,7 @@ func (s *Space) CheckInvariants(quiet bool) error {
 	s.lock.RLock()
 	defer s.lock.RUnlock()
 	snap := s.tree.Snapshot()
+	defer snap.Release()
 	if err := snap.Validate(); err != nil {
 		return fmt.Errorf("tree: %w", err)
 	}
@@ -54,7 +55,7 @@ func (s *Space) CheckInvariants(quiet bool) error {
 			err = fmt.Errorf("area [%#x,%#x) lock word %d, want 1 when quiet", it.Start, it.End, c)
 		case a.lock.WriteLocked(&s.lock):
 			err = fmt.Errorf("area [%#x,%#x) write-locked outside a write session", it.Start, it.End)
-		case a.start != it.Start || a.end != it.End || a.flags != it.Val.flags:
+		case a.start != it.Start || a.end != it.End || a.flags != it.Val.flags || a.pgoff != it.Val.pgoff || a.shm != it.Val.obj:
 			err = fmt.Errorf("area [%#x,%#x) %#x disagrees with its tree entry [%#x,%#x) %#x",
 				a.start, a.end, a.flags, it.Start, it.End, it.Val.flags)
 		case a.anon.Load() != nil && a.anonChain < 1:

@@ -14,9 +14,11 @@
 // validator in package lockcheck (build tag vmspace_lockcheck) checks it.
 //
 //	Space.lock (space lock, read or write)
+//	├── files (the page-cache registry, file.go; taken by MapFile)
 //	└── Area lock (read: the fault path; write: only under the space write lock)
 //	    ├── Space.ptl (anon_vma assignment; page_table_lock)
-//	    │   └── shmObject.mu (pages of a shared mapping)
+//	    │   └── shmObject.mu (pages of a shared or file object, and the
+//	    │       spaces mapping a file)
 //	    └── page-table lock (pagetable.Table.PTL: the split PTE lock), a leaf
 //
 // The frame arena's locks (a free-list shard, the grow lock) are leaves
@@ -31,13 +33,35 @@
 // was shared could install its copy over a write that a reuser made after
 // the other mapping went away (the lost write that torture found).
 //
+// An Observer (observer.go) runs at commit under the space write lock with
+// the areas concerned write-locked, and takes none of these locks.
+//
+// Truncate holds no lock while it takes, one space after the other, the
+// space lock of each space that maps the file (Linux's truncation walks the
+// file's i_mmap tree under i_mmap_rwsem and takes no mmap_lock; here the
+// space write lock stands for the page-table locks of the areas it zaps).
+//
+// # File faults
+//
+// A fault on a file area runs under the area's read lock, as Linux's do
+// for files whose vm_ops have map_pages (filemap and shmem, which
+// vmf_can_call_fault lets through): the page-cache lookup needs only
+// shmObject.mu and the file's size is an atomic. Two cases leave it: the
+// first write to a private file area that has no anon_vma yet, which
+// chooses one from the neighbours and so try-locks the space lock and
+// retries under it when that fails (vmf_anon_prepare, as for anonymous
+// memory); and the lockless lookup's own give-ups (a write-locked or
+// detached area).
+//
 // A goroutine holding an area read lock may try-lock the space lock for
 // reading (vmf_anon_prepare does the same), but never block on it.
 //
 // # Who protects what
 //
-// The tree is published through an atomic pointer and read without locks;
-// it changes only under the space write lock. An Area's range, offset and
+// The tree is published at commit (a seqcount over its root) and read
+// without locks: lookups (Tree.Find) validate per-node seqcounts and retry,
+// listings pin a Snapshot and release it (package tree); it changes only
+// under the space write lock. An Area's range, offset and
 // flags change only while the space write lock is held and the area is
 // write-locked (stamped) or not yet attached; they are read under the
 // area's read lock or the space lock. The fields a lockless reader touches

@@ -119,7 +119,9 @@ type fpState struct {
 
 func fpSnap(s *Space) fpState {
 	st := fpState{layoutSnap: takeLayout(s, fpBase, fpArea(fpAreas+8)), stats: s.Stats()}
-	s.tree.Snapshot().Ascend(0, func(it treeItem) bool {
+	snap := s.tree.Snapshot()
+	defer snap.Release()
+	snap.Ascend(0, func(it treeItem) bool {
 		a := it.Val.a
 		st.areas = append(st.areas, fpAreaState{a, a.start, a.end, a.pgoff, a.flags, a.anon.Load(), a.anonChain, a.shm, a.lock.Count(), a.live.Load()})
 		return true

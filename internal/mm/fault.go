@@ -66,11 +66,10 @@ func (s *Space) faultSpaceLocked(addr uint64, acc Access, fn func(f frames.Frame
 	if s.closing.Load() {
 		return ErrClosed, false
 	}
-	snap := s.tree.Snapshot()
-	it, ok := snap.Find(addr)
+	it, ok := s.tree.Find(addr)
 	if !ok {
 		// find_vma: the first area above; a growsdown one may grow.
-		next, ok := snap.First(addr)
+		next, ok := s.tree.First(addr)
 		stack = ok && next.Val.flags&VMGrowsDown != 0
 		return &FaultError{Addr: addr, Access: acc, Code: MapErr}, stack
 	}
@@ -91,6 +90,7 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 	mem := s.mem
 	pn := (addr - s.base) >> pageShift
 	slot := s.pt.Slot(pn)
+	obj := a.shm
 	for {
 		p := slot.Load()
 		held := false       // this fault holds a reference on p
@@ -106,11 +106,15 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 			// A guard region's marker: the fault handler returns
 			// VM_FAULT_SIGSEGV, sent as SEGV_MAPERR.
 			return &FaultError{Addr: addr, Access: acc, Code: MapErr}
-		case a.flags&VMShared != 0:
+		case a.flags&VMMayShare != 0:
+			// Shared memory, anonymous or a file (a read-only file
+			// mapped shared too: it has VM_MAYSHARE without
+			// VM_SHARED and can never be written): the object's
+			// page itself (shmem_fault, filemap_fault).
 			if p == frames.None {
-				np := a.shm.page(a.pgoff + (addr-a.start)>>pageShift)
+				np := obj.page(a.objIndex(addr))
 				if np == frames.None {
-					return ErrSigbus // beyond the object (shmem_fault)
+					return ErrSigbus // past the end of the object
 				}
 				if !slot.CompareAndSwap(frames.None, np) {
 					mem.Unmap(np)
@@ -121,29 +125,66 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 					st = mem.State(p) // a new object page is clean
 				}
 			}
-		case acc != Write && (p != frames.None || !s.noZeroPage):
+		case acc != Write && (p != frames.None || obj != nil || !s.noZeroPage):
 			if p == frames.None {
-				// Read fault on private memory: map the zero page
-				// (do_anonymous_page); no anon_vma is needed.
-				if !slot.CompareAndSwap(frames.None, frames.Zero) {
+				// Read fault on private memory: the file's page
+				// from the page cache, mapped read-only
+				// (do_read_fault), or for anonymous memory the
+				// zero page (do_anonymous_page); no anon_vma is
+				// needed.
+				np := frames.Zero
+				if obj != nil {
+					if np = obj.page(a.objIndex(addr)); np == frames.None {
+						return ErrSigbus // filemap_fault past i_size
+					}
+					s.hook(HookFilePage, a)
+				}
+				if !slot.CompareAndSwap(frames.None, np) {
+					if np.Ordinary() {
+						mem.Unmap(np)
+					}
 					continue
 				}
-				p = frames.Zero
+				p = np
 			}
 		case p == frames.None || p == frames.Zero || !st.Exclusive():
 			// Write fault: a new page, or a private copy of a page
-			// shared with the zero page or with another space
-			// (do_anonymous_page, wp_page_copy). A read fault on an
-			// empty slot comes here too when the zero page is off
-			// (mm_forbids_zeropage): it allocates and prepares the
-			// anon_vma exactly as a write would.
+			// shared with the zero page, the page cache or another
+			// space (do_anonymous_page, do_cow_fault, wp_page_copy).
+			// A page-cache page is never exclusive: the cache holds
+			// a mapping of its own while any slot maps it. A read
+			// fault on an empty slot of anonymous memory comes here
+			// too when the zero page is off (mm_forbids_zeropage):
+			// it allocates and prepares the anon_vma exactly as a
+			// write would. The anon_vma comes first: do_cow_fault
+			// prepares it before it reads the file, so even a write
+			// past the end of the file leaves the area with one.
 			if a.anon.Load() == nil {
 				if err := s.anonPrepare(a, spaceLocked); err != nil {
 					return err
 				}
 			}
+			extra := refsFor(fn)
+			if p == frames.None && obj != nil {
+				src := obj.page(a.objIndex(addr))
+				if src == frames.None {
+					return ErrSigbus
+				}
+				// src's mapping (taken for us by page) keeps it alive
+				// while it is copied.
+				np, err := mem.AllocCopy(src, extra)
+				mem.Unmap(src)
+				if err != nil {
+					return errNoMemory
+				}
+				if !slot.CompareAndSwap(frames.None, np) {
+					mem.Discard(np, extra)
+					continue
+				}
+				p, held = np, fn != nil
+				break
+			}
 			if p == frames.None || p == frames.Zero {
-				extra := refsFor(fn)
 				np, err := mem.Alloc(extra)
 				if err != nil {
 					return errNoMemory
@@ -155,7 +196,6 @@ func (s *Space) faultLocked(a *Area, addr uint64, acc Access, spaceLocked bool, 
 				p, held = np, fn != nil
 				break
 			}
-			extra := refsFor(fn)
 			np, err := s.copyFrame(a, slot, p, extra)
 			if err == errRetry {
 				continue
@@ -223,6 +263,9 @@ func (s *Space) copyFrame(a *Area, slot *pagetable.Slot, old frames.Frame, extra
 	}
 	return f, nil
 }
+
+// objIndex is the page offset in a's object of the page at addr.
+func (a *Area) objIndex(addr uint64) uint64 { return a.pgoff + (addr-a.start)>>pageShift }
 
 // installCopy puts np, a copy of p, into slot (page number pn) in place of
 // p, and reports whether it did. It does so only if, under the slot's
@@ -330,7 +373,9 @@ func (s *Space) anonPrepare(a *Area, spaceLocked bool) error {
 // prev, as find_mergeable_anon_vma).
 // Preconditions: space lock held for reading, ptl held.
 func (s *Space) findMergeableAnon(a *Area) *anonVMA {
-	return mergeableAnonIn(s.tree.Snapshot(), a)
+	snap := s.tree.Snapshot()
+	defer snap.Release()
+	return mergeableAnonIn(snap, a)
 }
 
 // mergeableAnonIn is findMergeableAnon on the layout snap (a write

@@ -37,6 +37,8 @@ func (s *Space) Fork() (*Space, error) {
 		areas = append(areas, it.Val.a)
 		return true
 	})
+	child.heap.start.Store(s.heap.start.Load())
+	child.heap.brk.Store(s.heap.brk.Load())
 	cx := child.begin()
 	defer cx.end()
 	for _, a := range areas {
@@ -53,6 +55,7 @@ func (s *Space) Fork() (*Space, error) {
 			st.anon, st.anonChain = newAnonVMA(), a.anonChain+1
 			copyPages = true
 		}
+		st.shm.addSpace(child) // the child maps the file too (no-op otherwise)
 		n := cx.newArea(st)
 		if err := cx.store(n.start, n.end, n); err != nil {
 			cx.abort()
@@ -91,7 +94,7 @@ func (s *Space) config() Config {
 		Base: s.base, End: s.end, MmapBase: s.mmapBase,
 		Mode: s.mode, Recycle: s.recycle, MaxAreas: s.maxAreas,
 		StackLimit: s.stackLimit, StackGuardGap: s.stackGuardGap,
-		NoZeroPage: s.noZeroPage, OvercommitNever: s.overcommitNever,
+		NoZeroPage: s.noZeroPage, OvercommitNever: s.overcommitNever, THPAlign: s.thpAlign,
 		Frames: s.mem,
 	}
 	if s.hooks != nil {

@@ -30,6 +30,10 @@ const (
 	// has not yet taken the page-table lock to install the copy (between
 	// the copy of wp_page_copy and its pte_same check).
 	HookBeforeInstall
+	// HookFilePage: a read fault on a private file area got its page
+	// from the page cache (inside the file's size as it was then) and
+	// has not installed it.
+	HookFilePage
 	// HookBeforeDetach: a writer write-locked an area it removes and has
 	// not yet detached it.
 	HookBeforeDetach

@@ -52,7 +52,7 @@ func deadline[T any](t *testing.T, ch <-chan T, what string) T {
 }
 
 func areaAtAddr(s *Space, addr uint64) *Area {
-	it, ok := s.tree.Snapshot().Find(addr)
+	it, ok := s.tree.Find(addr)
 	if !ok {
 		return nil
 	}
@@ -299,12 +299,14 @@ func TestBulkUnlock(t *testing.T) {
 	var locked []*Area
 	hooks := &Hooks{At: func(pt HookPoint, _ *Area) {
 		if pt == HookBeforeCommit {
-			s.tree.Snapshot().Ascend(0, func(it treeItem) bool {
+			snap := s.tree.Snapshot()
+			snap.Ascend(0, func(it treeItem) bool {
 				if it.Val.a.lock.WriteLocked(&s.lock) {
 					locked = append(locked, it.Val.a)
 				}
 				return true
 			})
+			snap.Release()
 		}
 	}}
 	s = newSpace(t, PerArea, true, hooks)

@@ -164,7 +164,7 @@ func TestLockcheckLeakedHandle(t *testing.T) {
 }
 
 func areaOf(s *Space, addr uint64) *Area {
-	it, ok := s.tree.Snapshot().Find(addr)
+	it, ok := s.tree.Find(addr)
 	if !ok {
 		panic("no area")
 	}

@@ -57,7 +57,7 @@ func (a *Area) readUnlock(s *Space) { a.lock.Put(&s.lock) }
 func (s *Space) lockAreaLockless(addr uint64) *Area {
 	st := s.stats.at(addr)
 	for misses := 0; ; {
-		it, ok := s.tree.Snapshot().Find(addr)
+		it, ok := s.tree.Find(addr)
 		if !ok {
 			st.abort.Add(1)
 			return nil

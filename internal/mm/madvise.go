@@ -113,7 +113,9 @@ func (x *session) adviseLocked(start, end uint64, adv Advice) error {
 // adviseArea applies adv to [start, end) of a (madvise_vma_behavior) and
 // returns the end of the area that now covers the range.
 func (x *session) adviseArea(a *Area, start, end uint64, adv Advice) (uint64, error) {
-	shared := a.flags&VMShared != 0
+	// shared: the area maps an object (shmem or a file): it is not
+	// vma_is_anonymous, which several advices require.
+	shared := a.shm != nil
 	switch adv {
 	case AdviseWillNeed:
 		return a.end, nil
@@ -150,7 +152,8 @@ func (x *session) adviseArea(a *Area, start, end uint64, adv Advice) (uint64, er
 		}
 		// The range is no longer empty for the page tables, so an
 		// anonymous area gets an anon_vma (and fork will copy its page
-		// table); a shared one does not (it is not vma_is_anonymous).
+		// table); a shared or file one does not (it is not
+		// vma_is_anonymous).
 		if !shared {
 			x.anonPrepareLocked(a)
 		}
@@ -176,7 +179,7 @@ func (x *session) adviseArea(a *Area, start, end uint64, adv Advice) (uint64, er
 		newflags &^= VMDontCopy
 	case AdviseWipeOnFork:
 		if shared {
-			return 0, syscall.EINVAL // anonymous private memory only
+			return 0, syscall.EINVAL // anonymous private memory only (no file)
 		}
 		newflags |= VMWipeOnFork
 	case AdviseKeepOnFork:
@@ -302,7 +305,7 @@ func (s *Space) flagsAt(addr uint64) (Flags, error) {
 	if s.closing.Load() {
 		return 0, ErrClosed
 	}
-	it, ok := s.tree.Snapshot().Find(addr)
+	it, ok := s.tree.Find(addr)
 	if !ok {
 		return 0, syscall.ENOMEM
 	}

@@ -35,7 +35,8 @@ import (
 // MADV_FREE marks a frame only while holding it the same way, so that a
 // frame freed and reused by another owner is never marked.
 func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, err error) {
-	if s.mode != PerArea {
+	if s.mode != PerArea || s.hasObserver.Load() {
+		// An observer sees page drops at commit only (observer.go).
 		return false, nil
 	}
 	a := s.lockAreaLockless(start)
@@ -55,7 +56,7 @@ func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, e
 	}
 	lo, hi := (start-s.base)>>pageShift, (end-s.base)>>pageShift
 	if adv == AdviseFree {
-		if a.flags&VMShared != 0 {
+		if a.shm != nil { // not vma_is_anonymous: shmem or a file
 			return true, syscall.EINVAL // only anonymous memory is freed lazily
 		}
 		mem := s.mem

@@ -2,6 +2,7 @@ package mm
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,9 +18,9 @@ import (
 // interval (the one after included: the writer publishes before it
 // records).
 func TestMapsListsOneLayout(t *testing.T) {
-	n := 400
+	n := 200
 	if testing.Short() {
-		n = 150
+		n = 100
 	}
 	for _, mode := range []LockMode{PerArea, WholeSpace} {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -32,6 +33,7 @@ func TestMapsListsOneLayout(t *testing.T) {
 				m      []Mapping
 			}
 			var stop atomic.Bool
+			var taken atomic.Int64 // listings taken so far
 			var wg sync.WaitGroup
 			results := make([][]seen, 3)
 			for r := range results {
@@ -43,6 +45,7 @@ func TestMapsListsOneLayout(t *testing.T) {
 						m := s.Maps()
 						hi := idx.Load() + 1
 						results[r] = append(results[r], seen{lo, hi, m})
+						taken.Add(1)
 					}
 				}()
 			}
@@ -53,8 +56,19 @@ func TestMapsListsOneLayout(t *testing.T) {
 					s.Fault(tbase+uint64(i%16)*pg, Access(i%3))
 				}
 			}()
+			// A writer that allocates nothing can finish before a reader is
+			// scheduled at all: start once every reader has listed.
+			for taken.Load() < int64(len(results)) {
+				runtime.Gosched()
+			}
 			rng := rand.New(rand.NewPCG(1, uint64(mode)))
 			for i := 1; i <= n; i++ {
+				// Keep the listings going alongside: at least one per
+				// change (on one CPU the writer would otherwise finish
+				// before a reader runs).
+				for taken.Load() < int64(i) {
+					runtime.Gosched()
+				}
 				p, k := uint64(rng.IntN(14)), uint64(1+rng.IntN(3))
 				switch rng.IntN(4) {
 				case 0:
@@ -86,8 +100,8 @@ func TestMapsListsOneLayout(t *testing.T) {
 					}
 				}
 			}
-			if total < 3 {
-				t.Fatalf("only %d listings taken", total)
+			if total < n {
+				t.Fatalf("only %d listings taken, want at least %d", total, n)
 			}
 		})
 	}

@@ -61,6 +61,11 @@ func (s *Space) protectLocked(x *session, start, end uint64, prot Prot) (err err
 		}
 		tmp := min(a.end, end)
 		newflags := Flags(prot) | a.flags&^vmAccessFlags
+		// Each access bit needs its VM_MAY bit (four places up): a
+		// read-only file mapped shared can never become writable.
+		if newflags&^(newflags>>4)&vmAccessFlags != 0 {
+			return syscall.EACCES, true
+		}
 		next, err := x.protectFixup(a, nstart, tmp, newflags)
 		if err != nil {
 			// The area limit stops Linux part-way with the earlier
@@ -89,7 +94,9 @@ func (x *session) protectFixup(a *Area, start, end uint64, newflags Flags) (uint
 		if old&(VMAccount|VMWrite|VMShared|VMNoReserve) == 0 {
 			newflags |= VMAccount
 		}
-	} else if old&VMAccount != 0 && old&VMShared == 0 && a.anon.Load() == nil {
+	} else if old&VMAccount != 0 && a.shm == nil && a.anon.Load() == nil {
+		// Only anonymous memory never written gives its charge back
+		// (vma_is_anonymous && !anon_vma): a private file area keeps it.
 		newflags &^= VMAccount
 	}
 	// Locked private memory made writable gets its COW broken at once,

@@ -402,9 +402,9 @@ func TestContents(t *testing.T) {
 func TestLockTwiceNoop(t *testing.T) {
 	s := newSpace(t, PerArea, true, nil)
 	mustMap(t, s, 0, 1, rw)
-	a := s.tree.Snapshot().Len()
+	a := s.tree.Len()
 	_ = a
-	it, _ := s.tree.Snapshot().Find(tbase)
+	it, _ := s.tree.Find(tbase)
 	x := s.begin()
 	x.lockArea(it.Val.a)
 	stamp, count := it.Val.a.lock.Stamp(), it.Val.a.lock.Count()

@@ -38,7 +38,9 @@ const (
 	opGuardRemove
 	// opWriteFault does what a write fault on each page does to a private
 	// area's slots, stopping at a guard marker as GUP stops at its
-	// fault (populate_vma_page_range with FOLL_WRITE).
+	// fault (populate_vma_page_range with FOLL_WRITE); in a private file
+	// mapping an empty slot gets a copy of the file's page, and the walk
+	// stops past the end of the file.
 	opWriteFault
 )
 
@@ -48,8 +50,8 @@ type pageOp struct {
 	start, end uint64
 	to         uint64 // opMove: the destination of start
 
-	// opPageoutShared: the object mapped, and the page offset of start
-	// in it.
+	// opPageoutShared, opWriteFault: the object mapped (nil for
+	// anonymous memory), and the page offset of start in it.
 	shm   *shmObject
 	pgoff uint64
 }
@@ -115,9 +117,19 @@ func (x *session) applyPageOps() {
 			})
 		case opPageoutShared:
 			s.pt.Range(lo, hi, func(pn uint64, slot *pagetable.Slot) {
-				// Mapped by this slot alone: the object's mapping and
-				// this one (folio_mapcount == 1).
-				if p := slot.Load(); p.Ordinary() && mem.Maps(p) == 2 && mem.Clean(p) {
+				p := slot.Load()
+				switch {
+				case !p.Ordinary():
+				case !mem.Shared(p):
+					// A private copy in a private file mapping:
+					// anonymous memory, as opPageout.
+					if mem.Exclusive(p) && mem.Clean(p) {
+						slot.Store(frames.None)
+						mem.Unmap(p)
+					}
+				case mem.Maps(p) == 2 && mem.Clean(p):
+					// Mapped by this slot alone: the object's
+					// mapping and this one (folio_mapcount == 1).
 					slot.Store(frames.None)
 					mem.Unmap(p)
 					op.shm.drop(op.pgoff+pn-lo, p)
@@ -135,6 +147,16 @@ func (x *session) applyPageOps() {
 				switch p := slot.Load(); {
 				case p == frames.Guard:
 					pn = hi
+				case p == frames.None && op.shm != nil:
+					src := op.shm.page(op.pgoff + pn - lo)
+					if src == frames.None {
+						pn = hi // SIGBUS: GUP stops
+						break
+					}
+					if f, err := mem.AllocCopy(src, 0); err == nil {
+						slot.Store(f)
+					}
+					mem.Unmap(src) // the mapping page took for this slot
 				case p == frames.None || p == frames.Zero:
 					// Out of memory leaves the page to a later fault, as
 					// a failed populate does (mprotect_fixup ignores it).
@@ -187,5 +209,9 @@ func (x *session) applyPageOps() {
 // Precondition: x is open; [start, end) lies in a; a is write-locked.
 func (x *session) writeFaultLocked(a *Area, start, end uint64) {
 	x.anonPrepareLocked(a)
-	x.pageWork(opWriteFault, start, end)
+	op := pageOp{kind: opWriteFault, start: start, end: end}
+	if a.shm != nil {
+		op.shm, op.pgoff = a.shm, a.objIndex(start)
+	}
+	x.pageOps = append(x.pageOps, op)
 }

@@ -344,7 +344,14 @@ func (x *session) setNewAddr(r *remapReq) error {
 	if r.impliesNewAddr() {
 		hint = x.s.roundHint(r.newAddr)
 	}
-	addr, err := x.s.unmappedArea(x, hint, r.newLen, false, r.a.flags)
+	// vrm_set_new_addr asks get_unmapped_area with the area's file and
+	// the page offset of the moved range.
+	var f File
+	pgoff := r.a.pgoff + (r.addr-r.a.start)>>pageShift
+	if r.a.shm != nil {
+		f = r.a.shm.file
+	}
+	addr, err := x.s.getUnmappedArea(x, hint, r.newLen, false, r.a.flags&VMMayShare != 0, r.a.flags, f, pgoff)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func (x *session) copyArea(r *remapReq) (*Area, error) {
 	src := r.a
 	anon := src.anon.Load()
 	pgoff := src.pgoff + (r.addr-src.start)>>pageShift
-	if src.flags&VMShared == 0 && anon == nil {
+	if src.shm == nil && anon == nil { // vma_is_anonymous && !anon_vma
 		pgoff = r.newAddr >> pageShift
 	}
 	end := r.newAddr + r.newLen

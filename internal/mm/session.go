@@ -5,11 +5,13 @@ import (
 )
 
 // entry is what the tree stores per area: the area, and a copy of its
-// flags as of the tree's publication so that a listing taken from a
-// snapshot is consistent without locking any area.
+// flags, page offset and object as of the tree's publication so that a
+// listing taken from a snapshot is consistent without locking any area.
 type entry struct {
 	a     *Area
 	flags Flags
+	pgoff uint64
+	obj   *shmObject
 }
 
 // sessState is an area's bookkeeping within one write session.
@@ -45,6 +47,7 @@ type session struct {
 	fresh    []*Area
 	detached []*Area
 	pageOps  []pageOp // page-table work done at commit, in order (pageops.go)
+	gone     []*Area  // unmapRange's scratch buffer, kept for reuse
 }
 
 // begin takes the space write lock and opens a session.
@@ -106,7 +109,7 @@ func (x *session) store(lo, hi uint64, areas ...*Area) error {
 	var buf [4]tree.Item[entry]
 	items := buf[:0]
 	for _, a := range areas {
-		items = append(items, tree.Item[entry]{Start: a.start, End: a.end, Val: entry{a, a.flags}})
+		items = append(items, tree.Item[entry]{Start: a.start, End: a.end, Val: entry{a, a.flags, a.pgoff, a.shm}})
 	}
 	return x.txn.Replace(lo, hi, items)
 }
@@ -130,6 +133,9 @@ func (x *session) commit() {
 	// Point of no return. Removed areas are detached and out of the
 	// published tree; they stay stamped until the session ends.
 	x.applyPageOps()
+	if s.observer != nil {
+		x.notifyObserverLocked()
+	}
 	// The dropped fresh areas go first in x.fresh, so that forget can
 	// clear every mark before anything is freed.
 	ndropped := 0

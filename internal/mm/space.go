@@ -62,6 +62,9 @@ type Config struct {
 	// Frames is the arena the space's pages live in; nil means
 	// frames.Default(). Spaces made by Fork share their parent's.
 	Frames *frames.Arena
+	// StartBrk is where the heap starts (start_brk, and the initial
+	// brk); 0 means no heap: Brk cannot grow one below the space's base.
+	StartBrk uint64
 	// StackGuardGap is the gap kept free below a growsdown area, in
 	// bytes (stack_guard_gap, the kernel's stack_guard_gap= boot
 	// parameter in pages); 0 means 256 pages, Linux's default.
@@ -77,6 +80,13 @@ type Config struct {
 	// as if the flag had not been given. Commit limits themselves are not
 	// modelled.
 	OvercommitNever bool
+	// THPAlign places mappings as a kernel built with transparent huge
+	// pages does: anonymous private mappings of a multiple of 2 MiB with
+	// no hint, and mappings of files that are THPAligner, at huge-page
+	// alignment (thp_get_unmapped_area; see getUnmappedArea). Off by
+	// default: the oracle scripts were recorded in regions the kernel
+	// engine places itself.
+	THPAlign bool
 	// Hooks are test hooks; nil in production.
 	Hooks *Hooks
 }
@@ -115,17 +125,29 @@ type Space struct {
 	stackGuardGap       uint64
 	noZeroPage          bool
 	overcommitNever     bool
+	thpAlign            bool // immutable: Config.THPAlign
 	hooks               *Hooks
 
 	// Protected by lock held for writing.
 	nareas  int
 	sessBuf session
 	closed  bool
+	// observer follows page and protection changes (observer.go); nil
+	// when none.
+	observer Observer
 
 	stats stats
 
+	// hasObserver mirrors observer != nil for the lockless madvise path;
+	// set under the write lock.
+	hasObserver atomic.Bool
+
 	// closing is set under the write lock by Close; read locklessly.
 	closing atomic.Bool
+
+	// heap is the program break (brk.go): written under the space
+	// write lock, read locklessly by the listing.
+	heap struct{ start, brk atomic.Uint64 }
 }
 
 // New returns an empty space.
@@ -163,6 +185,8 @@ func New(c Config) (*Space, error) {
 	if s.stackLimit == 0 {
 		s.stackLimit = defaultStackLimit
 	}
+	s.heap.start.Store(c.StartBrk)
+	s.heap.brk.Store(c.StartBrk)
 	s.stackGuardGap = c.StackGuardGap
 	if s.stackGuardGap == 0 {
 		s.stackGuardGap = defaultStackGuardGap
@@ -171,6 +195,7 @@ func New(c Config) (*Space, error) {
 		return nil, fmt.Errorf("vmspace: stack guard gap %#x not page-aligned: %w", c.StackGuardGap, syscall.EINVAL)
 	}
 	s.noZeroPage, s.overcommitNever = c.NoZeroPage, c.OvercommitNever
+	s.thpAlign = c.THPAlign
 	s.lock.Init()
 	// A space dropped without Close gives its frames back when the
 	// collector finds it unreachable (the collector no longer frees
@@ -186,7 +211,7 @@ func (s *Space) Mode() LockMode { return s.mode }
 func (s *Space) Range() (base, end uint64) { return s.base, s.end }
 
 // Len returns the number of areas, from the published tree.
-func (s *Space) Len() int { return s.tree.Snapshot().Len() }
+func (s *Space) Len() int { return s.tree.Len() }
 
 // Close tears the space down: every area is write-locked, detached after
 // its readers drain, and freed at once, with no deferred work (the kernel's
@@ -209,6 +234,7 @@ func (s *Space) Close() {
 		gone = append(gone, a)
 		return true
 	})
+	snap.Release()
 	txn := s.tree.Txn()
 	if err := txn.Replace(0, ^uint64(0), nil); err != nil {
 		panic("mm: Close: " + err.Error()) // no failpoint is installed on this txn

@@ -264,7 +264,9 @@ func (x *session) unmapRange(start, end uint64) error {
 			return err
 		}
 	}
-	var gone []*Area
+	// The areas to go, collected in the session's reused buffer so that an
+	// unmap allocates nothing.
+	gone := x.gone[:0]
 	x.view().Ascend(start, func(it tree.Item[entry]) bool {
 		if it.Start >= end {
 			return false
@@ -275,6 +277,8 @@ func (x *session) unmapRange(start, end uint64) error {
 	for _, a := range gone {
 		x.remove(a)
 	}
+	clear(gone)
+	x.gone = gone[:0]
 	if err := x.txn.Replace(start, end, nil); err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func TestZeroPageOption(t *testing.T) {
 			if got := s.Maps()[0].Start; got != tbase {
 				t.Fatal("lost the area")
 			}
-			if hasAnon := s.tree.Snapshot().Len() == 1 && areaAt(s, tbase).anon.Load() != nil; hasAnon == zero {
+			if hasAnon := s.tree.Len() == 1 && areaAt(s, tbase).anon.Load() != nil; hasAnon == zero {
 				t.Fatalf("zero page %v: after a read fault the area has an anon_vma: %v", zero, hasAnon)
 			}
 			// A neighbour written independently: with the zero page the
@@ -122,7 +122,7 @@ func TestZeroPageOffPopulateFork(t *testing.T) {
 
 // areaAt returns the area covering addr in the published tree.
 func areaAt(s *Space, addr uint64) *Area {
-	it, ok := s.tree.Snapshot().Find(addr)
+	it, ok := s.tree.Find(addr)
 	if !ok {
 		return nil
 	}

@@ -5,6 +5,9 @@ package replay
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/vmspace/vmspace/internal/kernel"
@@ -23,7 +26,25 @@ const (
 // Engine is a script.Engine over a space.
 type Engine struct {
 	S *mm.Space
+
+	files  map[string]*scriptFile // the script's files by name
+	idents map[mm.FileID]string   // every file the script made, by identity
+	heap   bool                   // a heap line ran
+	all    []*mm.MemFile          // every file the script made, for Close
 }
+
+// scriptFile is a script's file: an in-memory file and the mode the
+// script opened it with.
+type scriptFile struct {
+	f    *mm.MemFile
+	mode script.FileMode
+}
+
+// fileDev is the device of the engine's files; each gets a new inode
+// number, unique in the process, since the page cache is per FileID.
+const fileDev = 0x2d
+
+var nextIno atomic.Uint64
 
 // New returns an engine over a new space shaped like a Linux process with
 // the usual settings: x86-64's user range, the zero page, vm.max_map_count's
@@ -61,7 +82,7 @@ func NewWith(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{S: s}, nil
+	return &Engine{S: s, files: map[string]*scriptFile{}, idents: map[mm.FileID]string{}}, nil
 }
 
 // HostOptions are the settings that make vmspace answer as the host h
@@ -77,12 +98,22 @@ func HostOptions(h kernel.Host) Options {
 	}
 }
 
+// Close closes the space and forgets the page caches of the script's
+// files (their inode numbers are never used again).
+func (e *Engine) Close() {
+	e.S.Close()
+	for _, f := range e.all {
+		mm.Evict(f)
+	}
+	e.all = nil
+}
+
 func place(addr uint64) (uint64, bool) {
 	return addr - Base, addr >= Base && addr < Base+RegionSize
 }
 
-// Mmap implements script.Engine.
-func (e *Engine) Mmap(off, length uint64, prot script.Prot, f script.MapFlags) (uint64, bool, error) {
+// mapFlags gives the MAP_* flags of a script's flags.
+func mapFlags(f script.MapFlags) mm.MapFlags {
 	var flags mm.MapFlags
 	for _, p := range []struct {
 		s script.MapFlags
@@ -98,7 +129,12 @@ func (e *Engine) Mmap(off, length uint64, prot script.Prot, f script.MapFlags) (
 			flags |= p.m
 		}
 	}
-	addr, err := e.S.Map(Base+off, length, mm.Prot(prot), flags)
+	return flags
+}
+
+// Mmap implements script.Engine.
+func (e *Engine) Mmap(off, length uint64, prot script.Prot, f script.MapFlags) (uint64, bool, error) {
+	addr, err := e.S.Map(Base+off, length, mm.Prot(prot), mapFlags(f))
 	if err != nil {
 		return 0, false, err
 	}
@@ -193,14 +229,89 @@ func (e *Engine) Maps() ([]script.Area, error) {
 		if m.End <= Base || m.Start >= Base+RegionSize {
 			continue
 		}
-		out = append(out, script.Area{
+		a := script.Area{
 			Start:  int64(m.Start - Base),
 			End:    int64(m.End - Base),
 			Prot:   script.Prot(m.Prot()),
 			Shared: m.Shared,
-		})
+			Heap:   m.Heap,
+		}
+		if m.Path != "" {
+			a.File, a.FileOff = e.fileName(m.File), m.Offset
+		}
+		out = append(out, a)
 	}
 	return out, nil
+}
+
+// fileName gives the script's name of the file with identity id.
+func (e *Engine) fileName(id mm.FileID) string {
+	return e.idents[id]
+}
+
+// File implements script.Engine: a new in-memory file.
+func (e *Engine) File(name string, size uint64, mode script.FileMode) error {
+	if size > math.MaxInt64 {
+		return syscall.EINVAL
+	}
+	id := mm.FileID{Dev: fileDev, Ino: nextIno.Add(1)}
+	f := mm.NewMemFile(id, "/"+name, int64(size), true)
+	f.SetMode(mode != script.FileWO, mode != script.FileRO)
+	e.files[name] = &scriptFile{f: f, mode: mode}
+	e.idents[id] = name
+	e.all = append(e.all, f)
+	return nil
+}
+
+func (e *Engine) file(name string) (*scriptFile, error) {
+	f := e.files[name]
+	if f == nil {
+		return nil, fmt.Errorf("replay: no file %q", name)
+	}
+	return f, nil
+}
+
+// MmapFile implements script.Engine.
+func (e *Engine) MmapFile(off, length uint64, prot script.Prot, fl script.MapFlags, name string, foff uint64) (uint64, bool, error) {
+	f, err := e.file(name)
+	if err != nil {
+		return 0, false, err
+	}
+	addr, err := e.S.MapFile(Base+off, length, mm.Prot(prot), mapFlags(fl), f.f, foff)
+	if err != nil {
+		return 0, false, err
+	}
+	placed, inside := place(addr)
+	return placed, inside, nil
+}
+
+// Ftruncate implements script.Engine. ftruncate needs a descriptor open
+// for writing (EINVAL otherwise) and a size that is not negative as a
+// loff_t.
+func (e *Engine) Ftruncate(name string, size uint64) error {
+	f, err := e.file(name)
+	if err != nil {
+		return err
+	}
+	if f.mode == script.FileRO || size > math.MaxInt64 {
+		return syscall.EINVAL
+	}
+	return mm.Truncate(f.f, int64(size))
+}
+
+// Heap implements script.Engine.
+func (e *Engine) Heap(off uint64) error {
+	e.S.SetBrk(Base+off, Base+off)
+	e.heap = true
+	return nil
+}
+
+// Brk implements script.Engine.
+func (e *Engine) Brk(off uint64) (uint64, error) {
+	if !e.heap {
+		return 0, script.ErrNoHeap
+	}
+	return e.S.Brk(Base+off) - Base, nil
 }
 
 var _ script.Engine = (*Engine)(nil)

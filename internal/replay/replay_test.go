@@ -80,7 +80,7 @@ func runRecorded(t *testing.T, o Options, in, want []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.S.Close()
+	defer e.Close()
 	var out bytes.Buffer
 	if err := script.Run(e, bytes.NewReader(in), &out); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,7 @@
 package script
 
+import "errors"
+
 // Area is one line of the maps block: an area overlapping the region, as
 // offsets from the base. Start is negative for an area that reaches below
 // the base; End may lie beyond the region.
@@ -7,6 +9,12 @@ type Area struct {
 	Start, End int64
 	Prot       Prot
 	Shared     bool
+	// File is the script's name of the mapped file ("" for memory that
+	// maps no script file), and FileOff the byte offset of Start in it.
+	File    string
+	FileOff uint64
+	// Heap marks an area the kernel lists as "[heap]".
+	Heap bool
 }
 
 // Engine executes script calls. Offsets are relative to the engine's
@@ -30,4 +38,22 @@ type Engine interface {
 	Mincore(off, length uint64) ([]bool, error)
 	// Maps gives the areas overlapping the region, in address order.
 	Maps() ([]Area, error)
+
+	// File creates the file name of size bytes (zeroes) and opens it
+	// with mode, replacing an earlier file of that name in the script.
+	File(name string, size uint64, mode FileMode) error
+	// MmapFile maps the file name from byte offset foff, as Mmap maps
+	// anonymous memory.
+	MmapFile(off, length uint64, prot Prot, flags MapFlags, name string, foff uint64) (placed uint64, inside bool, err error)
+	// Ftruncate sets the size of the file name through its descriptor.
+	Ftruncate(name string, size uint64) error
+	// Heap puts the start of the heap and the break at off (what exec,
+	// or prctl PR_SET_MM_START_BRK and PR_SET_MM_BRK, do).
+	Heap(off uint64) error
+	// Brk calls brk(base+off) and gives the break it returned, as an
+	// offset. It needs a Heap first.
+	Brk(off uint64) (uint64, error)
 }
+
+// ErrNoHeap is the engine failure of a brk before any heap line.
+var ErrNoHeap = errors.New("script: brk before heap")

@@ -24,14 +24,36 @@ var wrapLens = []uint64{^uint64(0), ^uint64(page - 1), ^uint64(0x10000 - 1)}
 // they collide often: every call and flag mix, mostly valid, with a small
 // share of unaligned offsets, zero and huge lengths, and a maps line every
 // few lines and always last. The same rng state gives the same script.
+//
+// About a third of the scripts declare files first and map them with
+// mmapfile (and resize them with ftruncate), and about a fifth start with
+// a heap line and call brk.
 func Generate(rng *rand.Rand, n int) string {
 	g := &gen{rng: rng, pages: 16 + rng.IntN(17)}
 	var sb strings.Builder
+	var head []string
+	if g.chance(20) {
+		// In the window, where mappings crowd it, or just past it,
+		// where it has room to grow.
+		g.heap, g.hasHeap = uint64(g.rng.IntN(g.pages))*page, true
+		if g.chance(50) {
+			g.heap = uint64(g.pages+g.rng.IntN(4)) * page
+		}
+		head = append(head, fmt.Sprintf("heap %s", g.num(g.heap)))
+	}
+	if g.chance(35) {
+		for range 1 + g.rng.IntN(3) {
+			head = append(head, g.file())
+		}
+	}
 	for i := range n {
 		var line string
-		if i == n-1 || g.chance(12) {
+		switch {
+		case i < len(head) && i < n-1:
+			line = head[i]
+		case i == n-1 || g.chance(12):
 			line = "maps"
-		} else {
+		default:
 			line = g.line()
 		}
 		sb.WriteString(line)
@@ -41,9 +63,12 @@ func Generate(rng *rand.Rand, n int) string {
 }
 
 type gen struct {
-	rng    *rand.Rand
-	pages  int         // window size
-	recent [][2]uint64 // recent mmap ranges (offset, length), targets for later calls
+	rng     *rand.Rand
+	pages   int         // window size
+	recent  [][2]uint64 // recent mmap ranges (offset, length), targets for later calls
+	files   []string    // the files declared so far
+	heap    uint64      // the heap's start, when the script has one
+	hasHeap bool
 }
 
 // chance is true pct percent of the time.
@@ -51,7 +76,94 @@ func (g *gen) chance(pct int) bool { return g.rng.IntN(100) < pct }
 
 func (g *gen) pick(words []string) string { return words[g.rng.IntN(len(words))] }
 
+// fileWords are the names generated files get.
+var fileWords = []string{"fa", "fb", "fc"}
+
+// file declares a file of a few pages, sometimes with a partial last
+// page, sometimes empty, read-only or write-only.
+func (g *gen) file() string {
+	name := fileWords[len(g.files)%len(fileWords)]
+	if len(g.files) < len(fileWords) {
+		g.files = append(g.files, name)
+	} else {
+		name = g.pick(g.files) // declared again: a new file
+	}
+	mode := ""
+	switch r := g.rng.IntN(100); {
+	case r < 12:
+		mode = " ro"
+	case r < 15:
+		mode = " wo"
+	}
+	return fmt.Sprintf("file %s %s%s", name, g.num(g.fileSize()), mode)
+}
+
+// fileSize is a file size: a few pages, sometimes partial or zero.
+func (g *gen) fileSize() uint64 {
+	switch r := g.rng.IntN(100); {
+	case r < 5:
+		return 0
+	case r < 30:
+		return uint64(g.rng.IntN(8))*page + uint64(1+g.rng.IntN(page-1))
+	}
+	return uint64(1+g.rng.IntN(10)) * page
+}
+
+// fileLine is a call on the files: mostly mappings, some resizes.
+func (g *gen) fileLine() string {
+	name := g.pick(g.files)
+	switch r := g.rng.IntN(100); {
+	case r < 14:
+		return fmt.Sprintf("ftruncate %s %s", name, g.num(g.fileSize()))
+	case r < 16:
+		return g.file()
+	}
+	m := g.mmap() // "mmap OFF LEN PROT FLAGS"
+	f := strings.Fields(m)
+	var fl []string
+	for _, w := range strings.Split(f[4], ",") {
+		if w != "anon" {
+			fl = append(fl, w)
+		}
+	}
+	if len(fl) == 0 {
+		fl = []string{"fixed"} // neither private nor shared: EINVAL
+	}
+	var foff uint64
+	switch r := g.rng.IntN(100); {
+	case r < 3:
+		foff = uint64(g.rng.IntN(4))*page + uint64(1+g.rng.IntN(page-1)) // EINVAL
+	case r < 5:
+		foff = hugeLens[g.rng.IntN(len(hugeLens))] // EOVERFLOW, mostly
+	case r < 45:
+	default:
+		foff = uint64(g.rng.IntN(10)) * page
+	}
+	return fmt.Sprintf("mmapfile %s %s %s %s %s %s", f[1], f[2], f[3], strings.Join(fl, ","), name, g.num(foff))
+}
+
+// brk gives a brk line: mostly around the heap's start, sometimes below
+// it.
+func (g *gen) brk() string {
+	off := g.heap + uint64(g.rng.IntN(8*page))
+	switch r := g.rng.IntN(100); {
+	case r < 10:
+		off = g.heap - uint64(g.rng.IntN(3*page))
+	case r < 40:
+		off = g.heap + uint64(g.rng.IntN(g.pages))*page
+	case r < 50:
+		off = g.pageOff()
+	}
+	return fmt.Sprintf("brk %s", g.num(off))
+}
+
 func (g *gen) line() string {
+	if len(g.files) > 0 && g.chance(18) {
+		return g.fileLine()
+	}
+	if g.hasHeap && g.chance(10) {
+		return g.brk()
+	}
 	switch w := g.rng.IntN(100); {
 	case w < 24:
 		return g.mmap()

@@ -31,7 +31,7 @@ func TestGenerateRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	for k := OpComment; k <= OpMaps; k++ {
+	for k := OpComment; k < opEnd; k++ {
 		if kinds[k] == 0 {
 			t.Errorf("no %v generated", k)
 		}

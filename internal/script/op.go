@@ -16,19 +16,30 @@ const (
 	OpRead
 	OpMincore
 	OpMaps
+	OpFile      // file NAME SIZE [ro|wo]
+	OpMmapFile  // mmapfile OFF LEN PROT FLAGS NAME FOFF
+	OpFtruncate // ftruncate NAME SIZE
+	OpHeap      // heap OFF
+	OpBrk       // brk OFF
+	opEnd       // one past the last kind
 )
 
 var opWords = [...]string{
-	OpComment:  "#",
-	OpMmap:     "mmap",
-	OpMunmap:   "munmap",
-	OpMprotect: "mprotect",
-	OpMremap:   "mremap",
-	OpMadvise:  "madvise",
-	OpTouch:    "touch",
-	OpRead:     "read",
-	OpMincore:  "mincore",
-	OpMaps:     "maps",
+	OpComment:   "#",
+	OpMmap:      "mmap",
+	OpMunmap:    "munmap",
+	OpMprotect:  "mprotect",
+	OpMremap:    "mremap",
+	OpMadvise:   "madvise",
+	OpTouch:     "touch",
+	OpRead:      "read",
+	OpMincore:   "mincore",
+	OpMaps:      "maps",
+	OpFile:      "file",
+	OpMmapFile:  "mmapfile",
+	OpFtruncate: "ftruncate",
+	OpHeap:      "heap",
+	OpBrk:       "brk",
 }
 
 // String gives the script word of the call ("#" for a comment).
@@ -57,4 +68,21 @@ type Op struct {
 	// mremap: MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP. Fixed implies
 	// MayMove, and Parse sets both.
 	MayMove, Fixed, DontUnmap bool
+
+	// file, mmapfile, ftruncate: the file's name in the script; FileOff
+	// is mmapfile's byte offset into it, Len the size for file and
+	// ftruncate, Mode file's open mode.
+	File    string
+	FileOff uint64
+	Mode    FileMode
 }
+
+// FileMode is the mode a script file is opened with: read and write
+// (the default), read-only ("ro") or write-only ("wo").
+type FileMode uint8
+
+const (
+	FileRW FileMode = iota
+	FileRO
+	FileWO
+)

@@ -68,6 +68,52 @@ func Parse(line string) (Op, error) {
 	case "maps":
 		op.Kind = OpMaps
 		err = parseArgs(f[1:], 0, func([]string) error { return nil })
+	case "file":
+		op.Kind = OpFile
+		a := f[1:]
+		if len(a) == 3 {
+			switch a[2] {
+			case "ro":
+				op.Mode = FileRO
+			case "wo":
+				op.Mode = FileWO
+			default:
+				err = fmt.Errorf("unknown file mode %q", a[2])
+			}
+			a = a[:2]
+		}
+		if err == nil {
+			err = parseArgs(a, 2, func(a []string) error {
+				return all(fileName(a[0], &op.File), num(a[1], &op.Len))
+			})
+		}
+	case "mmapfile":
+		op.Kind = OpMmapFile
+		err = parseArgs(f[1:], 6, func(a []string) error {
+			err := all(num(a[0], &op.Off), num(a[1], &op.Len), prot(a[2], &op.Prot),
+				flags(a[3], &op.Flags), fileName(a[4], &op.File), num(a[5], &op.FileOff))
+			if err == nil && op.Flags&FlagAnon != 0 {
+				err = fmt.Errorf("mmapfile maps a file: no anon")
+			}
+			return err
+		})
+	case "ftruncate":
+		op.Kind = OpFtruncate
+		err = parseArgs(f[1:], 2, func(a []string) error {
+			return all(fileName(a[0], &op.File), num(a[1], &op.Len))
+		})
+	case "heap":
+		op.Kind = OpHeap
+		err = parseArgs(f[1:], 1, func(a []string) error {
+			err := num(a[0], &op.Off)
+			if err == nil && (op.Off%0x1000 != 0 || op.Off >= 1<<30) {
+				err = fmt.Errorf("heap %#x: want a page offset in the region", op.Off)
+			}
+			return err
+		})
+	case "brk":
+		op.Kind = OpBrk
+		err = parseArgs(f[1:], 1, func(a []string) error { return num(a[0], &op.Off) })
 	default:
 		err = fmt.Errorf("unknown call %q", f[0])
 	}
@@ -133,6 +179,21 @@ func all(errs ...error) error {
 func num(s string, v *uint64) (err error) {
 	*v, err = parseNumber(s)
 	return err
+}
+
+// fileName reads a file's name: a lower-case letter, then letters and
+// digits.
+func fileName(s string, name *string) error {
+	for i, c := range s {
+		if !('a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9') {
+			return fmt.Errorf("bad file name %q", s)
+		}
+	}
+	if s == "" {
+		return fmt.Errorf("empty file name")
+	}
+	*name = s
+	return nil
 }
 
 func prot(s string, p *Prot) (err error) {

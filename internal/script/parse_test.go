@@ -51,6 +51,14 @@ func TestParse(t *testing.T) {
 		{"read 0x10", Op{Kind: OpRead, Off: 0x10}},
 		{"mincore 0 0x3000", Op{Kind: OpMincore, Len: 0x3000}},
 		{"maps", Op{Kind: OpMaps}},
+		{"file f1 0x2800", Op{Kind: OpFile, File: "f1", Len: 0x2800}},
+		{"file a 0 ro", Op{Kind: OpFile, File: "a", Mode: FileRO}},
+		{"file b 1 wo", Op{Kind: OpFile, File: "b", Len: 1, Mode: FileWO}},
+		{"mmapfile 0x1000 0x2000 r-x private,fixed lib 0x3000", Op{Kind: OpMmapFile, Off: 0x1000, Len: 0x2000,
+			Prot: ProtRead | ProtExec, Flags: FlagPrivate | FlagFixed, File: "lib", FileOff: 0x3000}},
+		{"ftruncate a 0x1800", Op{Kind: OpFtruncate, File: "a", Len: 0x1800}},
+		{"heap 0x10000", Op{Kind: OpHeap, Off: 0x10000}},
+		{"brk -0x1000", Op{Kind: OpBrk, Off: ^uint64(0xfff)}},
 	} {
 		got, err := Parse(tc.line)
 		tc.want.Line = strings.TrimSpace(tc.line)
@@ -68,7 +76,10 @@ func TestParseErrors(t *testing.T) {
 		"mmap --1 0x1000 rw- private", "mmap 0x10000000000000000 0x1000 rw- private",
 		"munmap 0", "munmap 0 1 2", "mprotect 0 1", "mremap 0 1", "mremap 0 1 2 fixed",
 		"mremap 0 1 2 maymove maymove", "mremap 0 1 2 move", "madvise 0 1 hugepages",
-		"touch", "touch 1 2 3", "touch x", "read", "read 1 2", "mincore 0", "maps 0", "MAPS", "brk 0",
+		"touch", "touch 1 2 3", "touch x", "read", "read 1 2", "mincore 0", "maps 0", "MAPS", "sbrk 0",
+		"file", "file a", "file A 1", "file 1a 1", "file a 1 rw", "file a 1 ro ro", "file a -", "mmapfile 0 1 rw- private a",
+		"mmapfile 0 1 rw- private,anon a 0", "mmapfile 0 1 rw- private a- 0", "ftruncate a", "ftruncate 0 a",
+		"heap", "heap 0x1001", "heap 0x40000000", "heap -0x1000", "brk", "brk 0 1",
 	} {
 		op, err := Parse(line)
 		if err == nil {

@@ -79,6 +79,21 @@ func Exec(e Engine, op Op) (string, error) {
 		var pages []bool
 		pages, err = e.Mincore(op.Off, op.Len)
 		ok = " " + residency(pages)
+	case OpFile:
+		err = e.File(op.File, op.Len, op.Mode)
+	case OpMmapFile:
+		var placed uint64
+		var inside bool
+		placed, inside, err = e.MmapFile(op.Off, op.Len, op.Prot, op.Flags, op.File, op.FileOff)
+		ok = placement(placed, inside)
+	case OpFtruncate:
+		err = e.Ftruncate(op.File, op.Len)
+	case OpHeap:
+		err = e.Heap(op.Off)
+	case OpBrk:
+		var got uint64
+		got, err = e.Brk(op.Off)
+		ok = placement(got, true)
 	default:
 		return "", fmt.Errorf("unknown op kind %v", op.Kind)
 	}
@@ -119,7 +134,9 @@ func residency(pages []bool) string {
 }
 
 // formatMaps prints the maps block: the line, then "  START-END PERMS" per
-// area as /proc/self/maps would show it, or "  (none)".
+// area as /proc/self/maps would show it, or "  (none)". An area that maps
+// a script file adds " NAME@0xFOFF" (the file and the offset of START in
+// it), one the kernel lists as the heap adds " [heap]".
 func formatMaps(line string, areas []Area) string {
 	var sb strings.Builder
 	sb.WriteString(line)
@@ -132,6 +149,12 @@ func formatMaps(line string, areas []Area) string {
 			kind = 's'
 		}
 		fmt.Fprintf(&sb, "\n  %s-%s %s%c", hexOff(a.Start), hexOff(a.End), a.Prot, kind)
+		switch {
+		case a.File != "":
+			fmt.Fprintf(&sb, " %s@0x%x", a.File, a.FileOff)
+		case a.Heap:
+			sb.WriteString(" [heap]")
+		}
 	}
 	return sb.String()
 }

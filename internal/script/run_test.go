@@ -200,3 +200,22 @@ func TestErrnoName(t *testing.T) {
 		t.Error("fault errors and EFAULT")
 	}
 }
+
+func (f *fakeEngine) File(name string, size uint64, mode FileMode) error {
+	f.rec("file %s %#x %d", name, size, mode)
+	return nil
+}
+
+func (f *fakeEngine) MmapFile(off, length uint64, prot Prot, flags MapFlags, name string, foff uint64) (uint64, bool, error) {
+	f.rec("mmapfile %#x %#x %s %s %s %#x", off, length, prot, flags, name, foff)
+	return off, true, f.errs[off]
+}
+
+func (f *fakeEngine) Ftruncate(name string, size uint64) error {
+	f.rec("ftruncate %s %#x", name, size)
+	return nil
+}
+
+func (f *fakeEngine) Heap(off uint64) error { f.rec("heap %#x", off); return nil }
+
+func (f *fakeEngine) Brk(off uint64) (uint64, error) { f.rec("brk %#x", off); return off, f.errs[off] }

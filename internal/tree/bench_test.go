@@ -148,6 +148,29 @@ func BenchmarkFind(b *testing.B) {
 	}
 }
 
+// BenchmarkFindLockless is BenchmarkFind through Tree.Find, the fault path's
+// lookup: no pin, a seqcount re-check per level.
+func BenchmarkFindLockless(b *testing.B) {
+	for _, sz := range sizes {
+		b.Run(sz.name, func(b *testing.B) {
+			tr := oneByOne(b, sz.n)
+			rng := rand.New(rand.NewPCG(1, 1))
+			addrs := make([]uint64, 1<<16)
+			for i := range addrs {
+				addrs[i] = benchItem(rng.IntN(sz.n)).Start + rng.Uint64N(page)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, ok := tr.Find(addrs[i&(len(addrs)-1)]); !ok {
+					b.Fatal("miss")
+				}
+				i++
+			}
+		})
+	}
+}
+
 // BenchmarkReplace inserts one item into a hole and deletes it again, each in
 // its own Txn with its own Commit: the cost of an mmap plus a munmap.
 func BenchmarkReplace(b *testing.B) {
@@ -176,38 +199,6 @@ func BenchmarkReplace(b *testing.B) {
 					b.Fatal(err)
 				}
 				x.Commit()
-			}
-		})
-	}
-}
-
-var sinkLeaf *leaf[benchVal]
-var sinkInner *inner[benchVal]
-
-// BenchmarkCopyFloor does only the copying that BenchmarkReplace cannot avoid:
-// it clones the nodes on two root-to-leaf paths, as two copy-on-write writes
-// must, with no searching or splicing. On a noisy machine it is the yardstick
-// for BenchmarkReplace: the difference is the tree's own logic.
-func BenchmarkCopyFloor(b *testing.B) {
-	for _, sz := range sizes {
-		b.Run(sz.name, func(b *testing.B) {
-			tr := oneByOne(b, sz.n)
-			r := tr.Snapshot().r
-			rng := rand.New(rand.NewPCG(2, 2))
-			b.ReportAllocs()
-			for b.Loop() {
-				for range 2 {
-					n := r.top
-					for h := r.height; h > 0; h-- {
-						sinkInner = n.clone(1)
-						i := rng.IntN(n.n)
-						if h == 1 {
-							sinkLeaf = n.leaves[i].clone(1)
-						} else {
-							n = n.kids[i]
-						}
-					}
-				}
 			}
 		})
 	}

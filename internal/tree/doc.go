@@ -4,27 +4,55 @@
 //
 // # Design
 //
-// It is a copy-on-write B+tree published through an atomic pointer. Readers
-// load the pointer once (Tree.Snapshot) and from then on see one immutable
-// version, however long they keep it. A writer never changes a node that a
-// published version can reach: within a Txn it copies each node on the path to
-// its change, changes the copies, and Commit publishes the new root with one
-// atomic store. This is the kernel's RCU scheme (the maple tree publishes new
-// nodes with rcu_assign_pointer), minus its hardest part: the kernel must wait
-// for a grace period before freeing the replaced nodes, because a reader may
-// still be inside them. In Go a reader that still holds a node keeps it alive,
-// and the garbage collector frees it once no reader does: the collector is the
-// grace period, and there is nothing to free by hand.
+// It is a copy-on-write B+tree whose nodes are recycled. A writer never
+// changes a node that a published version can reach: within a Txn it copies
+// each node on the path to its change, changes the copies, and Commit
+// publishes the new root (four fields under a seqcount). This is the kernel's
+// RCU scheme (the maple tree publishes new nodes with rcu_assign_pointer),
+// including its hardest part: the replaced nodes are reused, not left to the
+// garbage collector, so a write in steady state allocates nothing but the box
+// of the value it inserts. recycle.go and lockless.go hold the argument; in
+// short:
+//
+//   - Every node has a seqcount, odd from the commit that unlinks it, through
+//     its time on a free list and its refill as a new copy, until the commit
+//     that publishes it; even while it belongs to a published version, whose
+//     nodes are never written. Every field a lockless reader reads is an
+//     atomic, because a stale reader may be reading a node while it is
+//     refilled.
+//   - Lockless lookups (Tree.Find, First, Last: the fault path) register
+//     nowhere and take nothing. They walk hand over hand, re-checking each
+//     parent's seq after reading the child's, and the leaf's after copying
+//     the item, and restart from the root when a check fails. A commit
+//     retires (makes odd) everything it unlinked before anything can be
+//     reused, so a successful walk saw one published version, current at
+//     some moment of the call. Nodes are reused only as nodes of the same
+//     kind (type-stable, as SLAB_TYPESAFE_BY_RCU), so a stale pointer always
+//     leads to a node.
+//   - Snapshots (Tree.Snapshot: the listing, invariant checks) pin the
+//     version: O(1) to take (an atomic add and a seqcount read), never
+//     retried, never blocking a writer. While any Snapshot is pinned, a
+//     commit puts what it unlinks in limbo instead of on the free lists; the
+//     first Txn that sees no pin frees limbo. Release unpins.
 //
 // Generation tagging. Each Txn gets a fresh generation number and stamps it on
-// every node it creates. A node carrying the Txn's own generation was made by
-// this Txn and is not yet reachable from any published root, so the Txn changes
-// it in place; any other node is copied first. A Txn that makes many changes
-// thus copies each node once, not once per change, and a node is only ever
-// written by the Txn that made it, before it is published, which is what makes
-// readers race-free. Abort just drops the copies.
+// every node it takes. A node carrying the Txn's own generation was made by
+// this Txn and is not yet reachable from any published root, so the Txn
+// changes it in place; any other node is copied first. A Txn that makes many
+// changes thus copies each node once, not once per change. Abort returns the
+// Txn's nodes to the free lists; the published tree was never touched.
 //
-// Layout. Leaves hold up to 30 items in an array inside the node and internal
+// Writers. There is one writer at a time (the caller serializes Txns; the
+// space's write lock). This design does not allow writers on disjoint ranges
+// to run in parallel: every commit copies the path to the root and publishes
+// through the one root, so two such writers would conflict at the root. What
+// a range-split writer would need on the reader side is here already: readers
+// validate per node, not per version, and tolerate nodes being refilled under
+// them. The step still to take is writing leaves in place (a node made odd,
+// changed, made even, ancestors first when their summaries change), which is
+// also what would stop a write from copying a whole leaf; see docs/perf.md.
+//
+// Layout. Leaves hold up to 29 items in an array inside the node and internal
 // nodes up to 16 children (node.go explains the sizes); all leaves are at the
 // same depth, and nodes other than the root stay at least half full. A write
 // lets a node overflow by one slot or underflow, and the parent then repairs
@@ -43,35 +71,22 @@
 //
 // # Cost
 //
-// Measured with go test -bench . -benchmem on a 2-vCPU AMD EPYC virtual machine
-// shared with other jobs (load average 6 to 12 while measuring, so times varied
-// by up to 2x between runs; ranges are given). The value type has the shape of
-// the project's (a pointer and a word, so an Item is 32 bytes).
+// Measured on a 2-vCPU AMD EPYC virtual machine shared with other jobs; see
+// docs/perf.md for the runs, the load and the figures of the whole Map+Unmap
+// pair. Memory per item at 1,000,000 items (TestMemoryPerItem): 44.6 bytes
+// built in bulk (was 35.7 before recycling): a 752-byte leaf holds 29 slots of
+// 24 bytes, and each value is a 16-byte box of its own.
 //
-// Memory per item at 1,000,000 items (heap growth after GC, BenchmarkMemory and
-// TestMemoryPerItem): 35.7 bytes when built in one Replace, 35.7 bytes when
-// built with one Txn per item in top-down order as mmap would, 42.7 bytes when
-// inserted in random order. A leaf is 1,024 bytes for 30 items, internal nodes
-// add about 1.5 bytes per item; the worst case, every leaf at its minimum of 15
-// items and every internal node at 8 children, would be about 75 bytes per item.
+// A write in steady state copies the path to its leaf into nodes taken from the
+// free lists and allocates only the inserted item's box (TestSteadyStateAllocs:
+// at most 1 allocation per insert and delete). What it still pays is the copy
+// itself: every word goes in with an atomic store (an XCHG on amd64, about 4
+// ns against a fraction of a nanosecond for a memmove), because a stale reader
+// may be in the node. Words that already hold the right value are not stored,
+// which in an insert-then-delete pattern skips most of them (the node refilled
+// is the previous version of the same node).
 //
-// Time per operation:
-//
-//	Find, 1,000 items                                    55 ns         0 allocs
-//	Find, 1,000,000 items (cache-miss bound)             560-1,300 ns  0 allocs
-//	HighestGap, 1,000 items                              24-60 ns      0 allocs
-//	HighestGap, 1,000,000 items                          54-118 ns     0 allocs
-//	Replace insert + Commit, Replace delete + Commit:
-//	  1,000 items                                        4.2-5.0 µs    4,928 B   8 allocs
-//	  1,000,000 items                                    13.6-16.8 µs  8,950 B  13 allocs
-//
-// A write is dominated by the copies copy-on-write cannot avoid: cloning the
-// same nodes alone (BenchmarkCopyFloor) took 2.7-3.3 µs and 9.3-14.3 µs for
-// the two paths. On this machine a bare allocation of one 1 KiB leaf took
-// 400-700 ns of CPU, several times what it takes on a quiet machine, so the
-// absolute figures are inflated; the ratios are the useful part. From 1,000 to
-// 1,000,000 items the bytes copied per write grow 1.8x (two or three more levels); the
-// time grows about 3x because at that size the collector marks the 36 MB tree
-// once per 36 MB allocated, and profiles show marking as the largest single
-// cost, which any copy-on-write structure in Go pays per byte it copies.
+// Find through Tree.Find costs what Snapshot.Find did (BenchmarkFindLockless
+// beside BenchmarkFind): the re-checks are plain loads on amd64 and hit lines
+// the walk has just read.
 package tree

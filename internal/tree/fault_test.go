@@ -8,46 +8,66 @@ import (
 	"testing"
 )
 
-// image is a copy of every node reachable from a snapshot, with its identity,
-// so that two images are equal only if no published node was replaced or
-// changed in any way (generations included).
+// image is a copy of every node reachable from a snapshot, with its identity
+// and seqcount, so that two images are equal only if no published node was
+// replaced, refilled, retired or changed in any way (generations included).
 type image struct {
-	r      root[int]
-	leaves []*leaf[int]
-	lvals  []leaf[int]
-	inners []*inner[int]
-	ivals  []inner[int]
+	r     root[int]
+	nodes []nodeImage
+}
+
+type nodeImage struct {
+	addr  any
+	seq   uint64
+	gen   uint64
+	n     int32
+	words [96]uint64
+	ptrs  [2 * (innerMax + 1)]any
+}
+
+func leafImage(l *leaf[int]) nodeImage {
+	im := nodeImage{addr: l, seq: l.seq.Load(), gen: l.gen, n: l.n.Load()}
+	for j := range l.items {
+		im.words[2*j], im.words[2*j+1] = l.items[j].start.Load(), l.items[j].end.Load()
+		if p := l.items[j].val.Load(); p != nil {
+			im.words[2*len(l.items)+j] = uint64(*p) + 1
+		}
+	}
+	return im
+}
+
+func innerImage(n *inner[int]) nodeImage {
+	im := nodeImage{addr: n, seq: n.seq.Load(), gen: n.gen, n: n.n.Load()}
+	for i := range n.kids {
+		im.words[3*i], im.words[3*i+1], im.words[3*i+2] = n.start[i].Load(), n.end[i].Load(), n.gap[i].Load()
+		im.ptrs[2*i], im.ptrs[2*i+1] = n.kids[i].Load(), n.leaves[i].Load()
+	}
+	return im
 }
 
 func capture(s Snapshot[int]) *image {
-	im := &image{}
-	if s.r == nil {
-		return im
-	}
-	im.r = *s.r
+	im := &image{r: *s.root()}
 	var walk func(n *inner[int], h int)
 	walk = func(n *inner[int], h int) {
-		im.inners, im.ivals = append(im.inners, n), append(im.ivals, *n)
-		for i := 0; i < n.n; i++ {
+		im.nodes = append(im.nodes, innerImage(n))
+		for i := 0; i < n.count(); i++ {
 			if h == 1 {
-				im.leaves, im.lvals = append(im.leaves, n.leaves[i]), append(im.lvals, *n.leaves[i])
+				im.nodes = append(im.nodes, leafImage(n.leaves[i].Load()))
 			} else {
-				walk(n.kids[i], h-1)
+				walk(n.kids[i].Load(), h-1)
 			}
 		}
 	}
-	if s.r.height > 0 {
-		walk(s.r.top, s.r.height)
-	} else if s.r.leaf != nil {
-		im.leaves, im.lvals = append(im.leaves, s.r.leaf), append(im.lvals, *s.r.leaf)
+	if im.r.height > 0 {
+		walk(im.r.top, im.r.height)
+	} else if im.r.leaf != nil {
+		im.nodes = append(im.nodes, leafImage(im.r.leaf))
 	}
 	return im
 }
 
 func (im *image) equal(o *image) bool {
-	return im.r == o.r &&
-		slices.Equal(im.leaves, o.leaves) && slices.Equal(im.lvals, o.lvals) &&
-		slices.Equal(im.inners, o.inners) && slices.Equal(im.ivals, o.ivals)
+	return im.r == o.r && slices.Equal(im.nodes, o.nodes)
 }
 
 // TestAllocFailure injects a failure at a random node allocation of random
@@ -95,9 +115,8 @@ func TestAllocFailure(t *testing.T) {
 			x.Commit()
 			committed = working
 			largest = max(largest, len(committed))
-			if r := tr.Snapshot().r; r != nil {
-				tallest = max(tallest, r.height)
-			}
+			tallest = max(tallest, tr.Snapshot().r.height)
+			before.Release()
 			continue
 		}
 		fired++
@@ -116,9 +135,10 @@ func TestAllocFailure(t *testing.T) {
 			x.Commit()
 		}()
 		x.Abort()
-		if tr.Snapshot() != before {
+		if tr.Snapshot().r != before.r {
 			t.Fatalf("step %d %v: a failed Txn changed the published root", step, last)
 		}
+		before.Release()
 		if beforeImage != nil && !capture(tr.Snapshot()).equal(beforeImage) {
 			t.Fatalf("step %d %v: a failed Txn changed published nodes", step, last)
 		}

@@ -26,8 +26,8 @@ func (s Snapshot[V]) HighestGap(lo, hi, length uint64) (end uint64, ok bool) {
 	if length == 0 || lo >= hi || hi-lo < length {
 		return 0, false
 	}
-	r := s.r
-	if r == nil || r.count == 0 {
+	r := s.root()
+	if r.count == 0 {
 		return hi, true
 	}
 	first, last := r.span()
@@ -50,8 +50,8 @@ func (s Snapshot[V]) LowestGap(lo, hi, length uint64) (start uint64, ok bool) {
 	if length == 0 || lo >= hi || hi-lo < length {
 		return 0, false
 	}
-	r := s.r
-	if r == nil || r.count == 0 {
+	r := s.root()
+	if r.count == 0 {
 		return lo, true
 	}
 	first, last := r.span()
@@ -72,9 +72,9 @@ func (s Snapshot[V]) LowestGap(lo, hi, length uint64) (start uint64, ok bool) {
 // non-empty tree.
 func (r *root[V]) span() (first, last uint64) {
 	if r.height == 0 {
-		return r.leaf.items[0].Start, r.leaf.items[r.leaf.n-1].End
+		return r.leaf.startAt(0), r.leaf.endAt(r.leaf.count() - 1)
 	}
-	return r.top.start[0], r.top.end[r.top.n-1]
+	return r.top.start[0].Load(), r.top.end[r.top.count()-1].Load()
 }
 
 // fitHigh clips the gap [a, b) to [lo, hi) and returns its end if length fits.
@@ -104,24 +104,25 @@ func worthEntering(start, end, gap, lo, hi, length uint64) bool {
 
 // highInner searches the gaps between the items of n's subtree, highest first.
 func highInner[V any](n *inner[V], h int, lo, hi, length uint64) (uint64, bool) {
-	for i := n.n - 1; i >= 0; i-- {
-		if worthEntering(n.start[i], n.end[i], n.gap[i], lo, hi, length) {
+	for i := n.count() - 1; i >= 0; i-- {
+		s := n.sumAt(i)
+		if worthEntering(s.start, s.end, s.gap, lo, hi, length) {
 			var e uint64
 			var ok bool
 			if h == 1 {
-				e, ok = highLeaf(n.leaves[i], lo, hi, length)
+				e, ok = highLeaf(n.leaves[i].Load(), lo, hi, length)
 			} else {
-				e, ok = highInner(n.kids[i], h-1, lo, hi, length)
+				e, ok = highInner(n.kids[i].Load(), h-1, lo, hi, length)
 			}
 			if ok {
 				return e, true
 			}
 		}
-		if n.start[i] <= lo {
+		if s.start <= lo {
 			break // every gap further down ends at or below lo
 		}
 		if i > 0 {
-			if e, ok := fitHigh(n.end[i-1], n.start[i], lo, hi, length); ok {
+			if e, ok := fitHigh(n.end[i-1].Load(), s.start, lo, hi, length); ok {
 				return e, true
 			}
 		}
@@ -130,8 +131,8 @@ func highInner[V any](n *inner[V], h int, lo, hi, length uint64) (uint64, bool) 
 }
 
 func highLeaf[V any](l *leaf[V], lo, hi, length uint64) (uint64, bool) {
-	for j := l.n - 1; j > 0 && l.items[j].Start > lo; j-- {
-		if e, ok := fitHigh(l.items[j-1].End, l.items[j].Start, lo, hi, length); ok {
+	for j := l.count() - 1; j > 0 && l.startAt(j) > lo; j-- {
+		if e, ok := fitHigh(l.endAt(j-1), l.startAt(j), lo, hi, length); ok {
 			return e, true
 		}
 	}
@@ -140,22 +141,24 @@ func highLeaf[V any](l *leaf[V], lo, hi, length uint64) (uint64, bool) {
 
 // lowInner searches the gaps between the items of n's subtree, lowest first.
 func lowInner[V any](n *inner[V], h int, lo, hi, length uint64) (uint64, bool) {
-	for i := 0; i < n.n; i++ {
+	for i := 0; i < n.count(); i++ {
+		s := n.sumAt(i)
 		if i > 0 {
-			if n.end[i-1] >= hi {
+			pe := n.end[i-1].Load()
+			if pe >= hi {
 				break // every gap further up starts at or above hi
 			}
-			if a, ok := fitLow(n.end[i-1], n.start[i], lo, hi, length); ok {
+			if a, ok := fitLow(pe, s.start, lo, hi, length); ok {
 				return a, true
 			}
 		}
-		if worthEntering(n.start[i], n.end[i], n.gap[i], lo, hi, length) {
+		if worthEntering(s.start, s.end, s.gap, lo, hi, length) {
 			var a uint64
 			var ok bool
 			if h == 1 {
-				a, ok = lowLeaf(n.leaves[i], lo, hi, length)
+				a, ok = lowLeaf(n.leaves[i].Load(), lo, hi, length)
 			} else {
-				a, ok = lowInner(n.kids[i], h-1, lo, hi, length)
+				a, ok = lowInner(n.kids[i].Load(), h-1, lo, hi, length)
 			}
 			if ok {
 				return a, true
@@ -166,8 +169,8 @@ func lowInner[V any](n *inner[V], h int, lo, hi, length uint64) (uint64, bool) {
 }
 
 func lowLeaf[V any](l *leaf[V], lo, hi, length uint64) (uint64, bool) {
-	for j := 1; j < l.n && l.items[j-1].End < hi; j++ {
-		if a, ok := fitLow(l.items[j-1].End, l.items[j].Start, lo, hi, length); ok {
+	for j := 1; j < l.count() && l.endAt(j-1) < hi; j++ {
+		if a, ok := fitLow(l.endAt(j-1), l.startAt(j), lo, hi, length); ok {
 			return a, true
 		}
 	}

@@ -1,37 +1,54 @@
 package tree
 
+import "sync/atomic"
+
 // Node layout and the primitive moves that the writer's rebalancing is built from.
 //
 // Both node kinds keep their contents in fixed-size arrays inside the node, so a
-// node is exactly one allocation and copying it for copy-on-write is one memmove.
-// Each array has one slot more than the node may hold in a valid tree: a write
-// first lets a node overflow by one, and the parent then repairs it (spill into a
-// neighbour or split). That keeps every write a single bottom-up pass with the
-// repair logic in one place (fixChild) instead of splitting pre-emptively on the
-// way down.
+// node is exactly one allocation. Each array has one slot more than the node may
+// hold in a valid tree: a write first lets a node overflow by one, and the parent
+// then repairs it (spill into a neighbour or split). That keeps every write a
+// single bottom-up pass with the repair logic in one place (fixChild) instead of
+// splitting pre-emptively on the way down.
+//
+// Every field a lockless reader reads is an atomic (seq, n, the slots), because a
+// node is recycled (recycle.go): a reader that loaded a pointer to it in an older
+// version may still be reading it while the writer refills it. The reader's
+// re-check of seq throws such reads away; the atomics make them well defined.
+// The fields below the slots are the writer's alone.
 
 const (
-	// leafMax items per leaf. With the slack slot and the 16-byte header a leaf of
-	// 32-byte items is 16+31*32 = 1008 bytes, which fits the 1024-byte size class
-	// with nothing wasted; see the package doc for the measured cost per item.
-	leafMax = 30
+	// leafMax items per leaf. A slot is 24 bytes (start, end and a pointer to the
+	// boxed value), so a leaf is 16 + 30*24 + 16 = 752 bytes, inside the 768-byte
+	// size class.
+	leafMax = 29
 	leafMin = leafMax / 2
 
-	// innerMax children per internal node: 16+17*40 = 696 bytes (704-byte class).
-	// Internal nodes are about 1/15 of the leaves, so their size matters little
-	// for memory, but a write copies one per level: 8 would copy fewer bytes, yet
-	// Find over 1,000,000 items measured clearly slower with the extra level
-	// (and 32 copies more bytes per level than it saves in levels).
+	// innerMax children per internal node: 16 + 17*40 + 16 = 712 bytes
+	// (768-byte class). A write copies one per level: 8 would copy fewer bytes,
+	// yet Find over 1,000,000 items measured clearly slower with the extra level.
 	innerMax = 16
 	innerMin = innerMax / 2
 )
 
+// slot is one item in a leaf. The value is boxed: a box is written once, before
+// its pointer is published, and never changed, so readers load it with the one
+// atomic pointer load and the box can be shared by every version of the tree
+// that holds the item (copying a leaf copies pointers, not values).
+type slot[V any] struct {
+	start, end atomic.Uint64
+	val        atomic.Pointer[V]
+}
+
 // leaf holds items in address order. Slots at and beyond n are always zero so
 // that a removed item's value does not keep anything alive.
 type leaf[V any] struct {
-	gen   uint64 // generation of the Txn that created this copy; see Txn
-	n     int
-	items [leafMax + 1]Item[V]
+	seq   atomic.Uint64 // seqcount: odd while private to a writer, retired or free
+	n     atomic.Int32
+	dead  bool // writer: dropped from the Txn's working tree
+	items [leafMax + 1]slot[V]
+	gen   uint64   // writer: generation of the Txn that made this copy; see Txn
+	next  *leaf[V] // writer: free-list and limbo link
 }
 
 // inner is an internal node. For each child i it keeps, next to the pointer, the
@@ -47,13 +64,16 @@ type leaf[V any] struct {
 // cost 8 bytes per child more than one untyped one but need neither unsafe nor an
 // interface type switch on the lookup path.
 type inner[V any] struct {
+	seq    atomic.Uint64
+	n      atomic.Int32
+	dead   bool
+	start  [innerMax + 1]atomic.Uint64
+	end    [innerMax + 1]atomic.Uint64
+	gap    [innerMax + 1]atomic.Uint64
+	kids   [innerMax + 1]atomic.Pointer[inner[V]]
+	leaves [innerMax + 1]atomic.Pointer[leaf[V]]
 	gen    uint64
-	n      int
-	start  [innerMax + 1]uint64
-	end    [innerMax + 1]uint64
-	gap    [innerMax + 1]uint64
-	kids   [innerMax + 1]*inner[V]
-	leaves [innerMax + 1]*leaf[V]
+	next   *inner[V]
 }
 
 // node is what the generic rebalancing code (fixPair and friends) needs from
@@ -61,8 +81,6 @@ type inner[V any] struct {
 type node[N any] interface {
 	count() int
 	owner() uint64
-	clone(gen uint64) N
-	fresh(gen uint64) N // called on a nil receiver: allocates an empty node
 	moveTail(dst N, k int)
 	moveHead(src N, k int)
 	appendAll(src N)
@@ -72,147 +90,246 @@ type node[N any] interface {
 // sum is what a parent stores about one child.
 type sum struct{ start, end, gap uint64 }
 
-func (l *leaf[V]) count() int     { return l.n }
+func (l *leaf[V]) count() int     { return int(l.n.Load()) }
 func (l *leaf[V]) owner() uint64  { return l.gen }
-func (n *inner[V]) count() int    { return n.n }
+func (n *inner[V]) count() int    { return int(n.n.Load()) }
 func (n *inner[V]) owner() uint64 { return n.gen }
 
-func (*leaf[V]) fresh(gen uint64) *leaf[V]   { return &leaf[V]{gen: gen} }
-func (*inner[V]) fresh(gen uint64) *inner[V] { return &inner[V]{gen: gen} }
+// Slot accessors. Loads of a valid index in a stable node.
+func (l *leaf[V]) startAt(j int) uint64 { return l.items[j].start.Load() }
+func (l *leaf[V]) endAt(j int) uint64   { return l.items[j].end.Load() }
 
-// clone copies only the used slots: the rest of a fresh allocation is already
-// zero, and copying 1 KiB of mostly empty leaf would be wasted work.
-func (l *leaf[V]) clone(gen uint64) *leaf[V] {
-	c := &leaf[V]{gen: gen, n: l.n}
-	copy(c.items[:l.n], l.items[:l.n])
-	return c
+// item returns slot j as an Item. The box is never nil in a stable node; a
+// reader racing a refill can see nil, which it must treat as a failed read.
+func (l *leaf[V]) item(j int) (Item[V], bool) {
+	s := &l.items[j]
+	st, e, p := s.start.Load(), s.end.Load(), s.val.Load()
+	if p == nil {
+		return Item[V]{}, false
+	}
+	return Item[V]{st, e, *p}, true
 }
 
-func (n *inner[V]) clone(gen uint64) *inner[V] {
-	c := &inner[V]{gen: gen, n: n.n}
-	c.copyEntries(0, n, 0, n.n)
-	return c
+// copyFrom copies slot s to d, storing only the words that differ. A locked
+// store costs several times a load and compare, and with LIFO free lists the
+// node refilled is often the previous version of the same node (a write, then
+// one that undoes it), so most words are already right.
+func (d *slot[V]) copyFrom(s *slot[V]) {
+	storeIfNew(&d.start, s.start.Load())
+	storeIfNew(&d.end, s.end.Load())
+	if p := s.val.Load(); d.val.Load() != p {
+		d.val.Store(p)
+	}
+}
+
+func storeIfNew(w *atomic.Uint64, v uint64) {
+	if w.Load() != v {
+		w.Store(v)
+	}
+}
+
+func (d *slot[V]) zero() {
+	storeIfNew(&d.start, 0)
+	storeIfNew(&d.end, 0)
+	if d.val.Load() != nil {
+		d.val.Store(nil)
+	}
+}
+
+// copyItems copies k slots from src[si:] to l[di:]; l and src may be the same
+// leaf (the copy runs in the direction that makes it a memmove).
+func (l *leaf[V]) copyItems(di int, src *leaf[V], si, k int) {
+	if l == src && di > si {
+		for j := k - 1; j >= 0; j-- {
+			l.items[di+j].copyFrom(&src.items[si+j])
+		}
+		return
+	}
+	for j := 0; j < k; j++ {
+		l.items[di+j].copyFrom(&src.items[si+j])
+	}
+}
+
+func (l *leaf[V]) clearItems(from, to int) {
+	for j := from; j < to; j++ {
+		l.items[j].zero()
+	}
+}
+
+// setN sets the count; the writer owns the leaf.
+func (l *leaf[V]) setN(m int) { l.n.Store(int32(m)) }
+
+// fill makes n (private, odd) a copy of src; entries n held beyond src's
+// count from an earlier life are cleared.
+func (n *inner[V]) fill(src *inner[V]) {
+	old, m := n.count(), src.count()
+	n.copyEntries(0, src, 0, m)
+	n.clearEntries(m, old)
+	n.n.Store(int32(m))
 }
 
 // summary returns what the parent stores for this leaf. An empty leaf only
 // exists for the moment between a deletion and its parent merging it away, and
 // its summary is never read.
 func (l *leaf[V]) summary() sum {
-	if l.n == 0 {
+	n := l.count()
+	if n == 0 {
 		return sum{}
 	}
-	it := l.items[:l.n]
 	var gap uint64
-	for j := 1; j < len(it); j++ {
-		if g := it[j].Start - it[j-1].End; g > gap {
+	prevEnd := l.endAt(0)
+	for j := 1; j < n; j++ {
+		s := l.startAt(j)
+		if g := s - prevEnd; g > gap {
 			gap = g
 		}
+		prevEnd = l.endAt(j)
 	}
-	return sum{it[0].Start, it[len(it)-1].End, gap}
+	return sum{l.startAt(0), prevEnd, gap}
 }
 
 func (n *inner[V]) summary() sum {
-	if n.n == 0 {
+	c := n.count()
+	if c == 0 {
 		return sum{}
 	}
-	gap := n.gap[0]
-	for i := 1; i < n.n; i++ {
-		gap = max(gap, n.gap[i], n.start[i]-n.end[i-1])
+	gap := n.gap[0].Load()
+	for i := 1; i < c; i++ {
+		gap = max(gap, n.gap[i].Load(), n.start[i].Load()-n.end[i-1].Load())
 	}
-	return sum{n.start[0], n.end[n.n-1], gap}
+	return sum{n.start[0].Load(), n.end[c-1].Load(), gap}
 }
 
+func (n *inner[V]) sumAt(i int) sum {
+	return sum{n.start[i].Load(), n.end[i].Load(), n.gap[i].Load()}
+}
+
+// setSum stores child i's summary, skipping words that do not change (a
+// locked store costs far more than a load).
 func (n *inner[V]) setSum(i int, s sum) {
-	n.start[i], n.end[i], n.gap[i] = s.start, s.end, s.gap
+	storeIfNew(&n.start[i], s.start)
+	storeIfNew(&n.end[i], s.end)
+	storeIfNew(&n.gap[i], s.gap)
 }
 
 // moveTail moves the last k items of l to the front of dst.
 func (l *leaf[V]) moveTail(dst *leaf[V], k int) {
-	copy(dst.items[k:dst.n+k], dst.items[:dst.n])
-	copy(dst.items[:k], l.items[l.n-k:l.n])
-	clear(l.items[l.n-k : l.n])
-	l.n -= k
-	dst.n += k
+	ln, dn := l.count(), dst.count()
+	dst.copyItems(k, dst, 0, dn)
+	dst.copyItems(0, l, ln-k, k)
+	l.clearItems(ln-k, ln)
+	l.setN(ln - k)
+	dst.setN(dn + k)
 }
 
 // moveHead moves the first k items of src to the end of l.
 func (l *leaf[V]) moveHead(src *leaf[V], k int) {
-	copy(l.items[l.n:l.n+k], src.items[:k])
-	copy(src.items[:src.n-k], src.items[k:src.n])
-	clear(src.items[src.n-k : src.n])
-	l.n += k
-	src.n -= k
+	ln, sn := l.count(), src.count()
+	l.copyItems(ln, src, 0, k)
+	src.copyItems(0, src, k, sn-k)
+	src.clearItems(sn-k, sn)
+	l.setN(ln + k)
+	src.setN(sn - k)
 }
 
 // appendAll copies src's items to the end of l without touching src, which may
 // be a published node (a merge only reads its right-hand sibling).
 func (l *leaf[V]) appendAll(src *leaf[V]) {
-	copy(l.items[l.n:l.n+src.n], src.items[:src.n])
-	l.n += src.n
+	ln, sn := l.count(), src.count()
+	l.copyItems(ln, src, 0, sn)
+	l.setN(ln + sn)
+}
+
+func (n *inner[V]) copyEntry(di int, src *inner[V], si int) {
+	storeIfNew(&n.start[di], src.start[si].Load())
+	storeIfNew(&n.end[di], src.end[si].Load())
+	storeIfNew(&n.gap[di], src.gap[si].Load())
+	if k := src.kids[si].Load(); n.kids[di].Load() != k {
+		n.kids[di].Store(k)
+	}
+	if l := src.leaves[si].Load(); n.leaves[di].Load() != l {
+		n.leaves[di].Store(l)
+	}
 }
 
 // copyEntries copies k child entries from src[si:] to n[di:]; n and src may be
-// the same node (copy is a memmove).
+// the same node (the copy runs in the direction that makes it a memmove).
 func (n *inner[V]) copyEntries(di int, src *inner[V], si, k int) {
-	copy(n.start[di:di+k], src.start[si:si+k])
-	copy(n.end[di:di+k], src.end[si:si+k])
-	copy(n.gap[di:di+k], src.gap[si:si+k])
-	copy(n.kids[di:di+k], src.kids[si:si+k])
-	copy(n.leaves[di:di+k], src.leaves[si:si+k])
+	if n == src && di > si {
+		for j := k - 1; j >= 0; j-- {
+			n.copyEntry(di+j, src, si+j)
+		}
+		return
+	}
+	for j := 0; j < k; j++ {
+		n.copyEntry(di+j, src, si+j)
+	}
 }
 
 func (n *inner[V]) clearEntries(from, to int) {
-	clear(n.start[from:to])
-	clear(n.end[from:to])
-	clear(n.gap[from:to])
-	clear(n.kids[from:to])
-	clear(n.leaves[from:to])
+	for i := from; i < to; i++ {
+		storeIfNew(&n.start[i], 0)
+		storeIfNew(&n.end[i], 0)
+		storeIfNew(&n.gap[i], 0)
+		if n.kids[i].Load() != nil {
+			n.kids[i].Store(nil)
+		}
+		if n.leaves[i].Load() != nil {
+			n.leaves[i].Store(nil)
+		}
+	}
 }
 
 func (n *inner[V]) moveTail(dst *inner[V], k int) {
-	dst.copyEntries(k, dst, 0, dst.n)
-	dst.copyEntries(0, n, n.n-k, k)
-	n.clearEntries(n.n-k, n.n)
-	n.n -= k
-	dst.n += k
+	nn, dn := n.count(), dst.count()
+	dst.copyEntries(k, dst, 0, dn)
+	dst.copyEntries(0, n, nn-k, k)
+	n.clearEntries(nn-k, nn)
+	n.n.Store(int32(nn - k))
+	dst.n.Store(int32(dn + k))
 }
 
 func (n *inner[V]) moveHead(src *inner[V], k int) {
-	n.copyEntries(n.n, src, 0, k)
-	src.copyEntries(0, src, k, src.n-k)
-	src.clearEntries(src.n-k, src.n)
-	n.n += k
-	src.n -= k
+	nn, sn := n.count(), src.count()
+	n.copyEntries(nn, src, 0, k)
+	src.copyEntries(0, src, k, sn-k)
+	src.clearEntries(sn-k, sn)
+	n.n.Store(int32(nn + k))
+	src.n.Store(int32(sn - k))
 }
 
 func (n *inner[V]) appendAll(src *inner[V]) {
-	n.copyEntries(n.n, src, 0, src.n)
-	n.n += src.n
+	nn, sn := n.count(), src.count()
+	n.copyEntries(nn, src, 0, sn)
+	n.n.Store(int32(nn + sn))
 }
 
 // insertEntry opens slot i (shifting i.. right); the caller fills it.
 func (n *inner[V]) insertEntry(i int) {
-	n.copyEntries(i+1, n, i, n.n-i)
-	n.n++
+	c := n.count()
+	n.copyEntries(i+1, n, i, c-i)
+	n.n.Store(int32(c + 1))
 }
 
 // removeEntry closes slot i.
 func (n *inner[V]) removeEntry(i int) {
-	n.copyEntries(i, n, i+1, n.n-i-1)
-	n.n--
-	n.clearEntries(n.n, n.n+1)
+	c := n.count()
+	n.copyEntries(i, n, i+1, c-i-1)
+	n.n.Store(int32(c - 1))
+	n.clearEntries(c-1, c)
 }
 
-// Searches. A binary search over at most 17 children or 31 items costs four or
-// five compares; in the leaves, where keys are 32 bytes apart, it also touches
-// fewer cache lines than a scan.
+// Searches. A binary search over at most 17 children or 30 items costs four or
+// five compares. The count passed in is clamped by the callers, so that a
+// reader racing a refill cannot index out of range; what it finds there is
+// thrown away by its seq re-check.
 
-// upper returns the number of keys <= key, i.e. the index of the first key > key.
-func upper(a []uint64, key uint64) int {
-	lo, hi := 0, len(a)
+// upper returns the number of keys <= key among a[:n].
+func upper(a *[innerMax + 1]atomic.Uint64, n int, key uint64) int {
+	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if a[m] <= key {
+		if a[m].Load() <= key {
 			lo = m + 1
 		} else {
 			hi = m
@@ -221,12 +338,12 @@ func upper(a []uint64, key uint64) int {
 	return lo
 }
 
-// lower returns the number of keys < key, i.e. the index of the first key >= key.
-func lower(a []uint64, key uint64) int {
-	lo, hi := 0, len(a)
+// lower returns the number of keys < key among a[:n].
+func lower(a *[innerMax + 1]atomic.Uint64, n int, key uint64) int {
+	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if a[m] < key {
+		if a[m].Load() < key {
 			lo = m + 1
 		} else {
 			hi = m
@@ -235,13 +352,12 @@ func lower(a []uint64, key uint64) int {
 	return lo
 }
 
-// startUpper returns the index of the first item with Start > key.
-func (l *leaf[V]) startUpper(key uint64) int {
-	it := l.items[:l.n]
-	lo, hi := 0, len(it)
+// startUpper returns the index of the first of the first n items with Start > key.
+func (l *leaf[V]) startUpper(n int, key uint64) int {
+	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if it[m].Start <= key {
+		if l.items[m].start.Load() <= key {
 			lo = m + 1
 		} else {
 			hi = m
@@ -250,13 +366,12 @@ func (l *leaf[V]) startUpper(key uint64) int {
 	return lo
 }
 
-// startLower returns the index of the first item with Start >= key.
-func (l *leaf[V]) startLower(key uint64) int {
-	it := l.items[:l.n]
-	lo, hi := 0, len(it)
+// startLower returns the index of the first of the first n items with Start >= key.
+func (l *leaf[V]) startLower(n int, key uint64) int {
+	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if it[m].Start < key {
+		if l.items[m].start.Load() < key {
 			lo = m + 1
 		} else {
 			hi = m
@@ -265,13 +380,12 @@ func (l *leaf[V]) startLower(key uint64) int {
 	return lo
 }
 
-// endUpper returns the index of the first item with End > key.
-func (l *leaf[V]) endUpper(key uint64) int {
-	it := l.items[:l.n]
-	lo, hi := 0, len(it)
+// endUpper returns the index of the first of the first n items with End > key.
+func (l *leaf[V]) endUpper(n int, key uint64) int {
+	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if it[m].End <= key {
+		if l.items[m].end.Load() <= key {
 			lo = m + 1
 		} else {
 			hi = m
@@ -279,3 +393,7 @@ func (l *leaf[V]) endUpper(key uint64) int {
 	}
 	return lo
 }
+
+// clampLeaf and clampInner bound a count read by a lockless reader.
+func clampLeaf(n int32) int  { return int(min(max(n, 0), leafMax+1)) }
+func clampInner(n int32) int { return int(min(max(n, 0), innerMax+1)) }

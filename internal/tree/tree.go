@@ -1,6 +1,9 @@
 package tree
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync/atomic"
+)
 
 // Item is one range [Start, End) with a value. Items in a tree never overlap.
 type Item[V any] struct {
@@ -8,141 +11,202 @@ type Item[V any] struct {
 	Val        V
 }
 
-// Tree is a set of non-overlapping items. Readers take a Snapshot without any
-// lock; writers change the tree through a Txn, and the caller guarantees that
-// only one Txn is open at a time (the space's write lock). The zero Tree is an
-// empty tree ready to use.
+// Tree is a set of non-overlapping items. Readers use Find, First and Last
+// without any lock, or take a Snapshot; writers change the tree through a Txn,
+// and the caller guarantees that only one Txn is open at a time (the space's
+// write lock). The zero Tree is an empty tree ready to use.
 type Tree[V any] struct {
-	root atomic.Pointer[root[V]]
-	// gen is the generation of the last Txn started. Only writers touch it, and
-	// writers are serialized by the caller, so it needs no atomics.
-	gen uint64
+	// The published root: a seqcount (odd while Commit stores the four fields
+	// below) and the fields it covers, each an atomic.
+	seq    atomic.Uint64
+	leaf   atomic.Pointer[leaf[V]] // the whole tree when height == 0; nil when empty
+	top    atomic.Pointer[inner[V]]
+	height atomic.Int32
+	count  atomic.Int64
+
+	// pins counts the Snapshots not yet released; while it is not zero, nodes
+	// that a commit unlinks wait in limbo instead of being reused (recycle.go).
+	pins atomic.Int64
+
+	// Writer state: touched only by the holder of the caller's write exclusion.
+	gen   uint64 // generation of the last Txn started
+	txn   Txn[V] // the one Txn, reused so that starting one does not allocate
+	rc    recycler[V]
+	hooks *hooks // test failpoints; nil in production
 }
 
-// root is the published description of one version of the tree. It is
-// immutable once stored in Tree.root; the Txn works on a private copy.
+// root is one version's description, as a reader or a Txn holds it.
 type root[V any] struct {
-	leaf   *leaf[V]  // the whole tree when height == 0; nil when empty
-	top    *inner[V] // the top node when height > 0
-	height int       // number of internal levels above the leaves
+	leaf   *leaf[V]
+	top    *inner[V]
+	height int
 	count  int
 }
 
-// Snapshot returns the current committed version. It is one atomic load and
-// never blocks; the result stays valid (and unchanging) for as long as it is
-// held, however many commits follow.
-func (t *Tree[V]) Snapshot() Snapshot[V] {
-	return Snapshot[V]{t.root.Load()}
+// loadRoot reads the published root consistently (a seqcount read section).
+func (t *Tree[V]) loadRoot() root[V] {
+	for spins := 0; ; spins++ {
+		s := t.seq.Load()
+		if s&1 == 0 {
+			r := root[V]{t.leaf.Load(), t.top.Load(), int(t.height.Load()), int(t.count.Load())}
+			if t.seq.Load() == s {
+				return r
+			}
+		}
+		backoff(spins)
+	}
 }
 
-// Snapshot is an immutable view of the tree, safe to use from any goroutine for
-// ever. The zero Snapshot is an empty tree. A Snapshot obtained from
-// Txn.Snapshot is the exception: it shows the transaction's work in progress
-// and is only for the writer's own use while the transaction is open.
+// publish stores r as the published root (write_seqcount_begin/end around the
+// four stores). Writer only.
+func (t *Tree[V]) publish(r *root[V]) {
+	t.seq.Add(1)
+	t.leaf.Store(r.leaf)
+	t.hook(hookPublish)
+	t.top.Store(r.top)
+	t.height.Store(int32(r.height))
+	t.count.Store(int64(r.count))
+	t.seq.Add(1)
+}
+
+// backoff lets a reader that keeps failing its re-check give the writer the
+// processor: the writer may have been preempted inside a write section.
+func backoff(spins int) {
+	if spins >= 8 {
+		runtime.Gosched()
+	}
+}
+
+// Len returns the number of items in the published tree.
+func (t *Tree[V]) Len() int { return int(t.count.Load()) }
+
+// Snapshot pins the current committed version and returns it: until Release,
+// no node it can reach is reused, so it stays valid and unchanging however
+// many commits follow. Taking one is O(1): one atomic add and a seqcount read.
+// A Snapshot that is never released stays valid too; it only makes writers
+// leave the nodes they unlink to the garbage collector instead of reusing them.
+func (t *Tree[V]) Snapshot() Snapshot[V] {
+	// The add comes before the root is read, and Commit reads pins after it
+	// publishes: of a commit and a Snapshot that race, either the commit sees
+	// the pin (and holds back what it unlinks) or the Snapshot sees the new
+	// root (and cannot reach what was unlinked). Go's atomics are sequentially
+	// consistent, which this store-load pattern needs.
+	t.pins.Add(1)
+	return Snapshot[V]{r: t.loadRoot(), t: t}
+}
+
+// Snapshot is an immutable view of the tree. The zero Snapshot is an empty
+// tree. A Snapshot from Txn.Snapshot is the exception: it shows the
+// transaction's work in progress and is only for the writer's own use while the
+// transaction is open.
 type Snapshot[V any] struct {
-	r *root[V]
+	r root[V]
+	x *Txn[V]  // a Txn's live view when not nil
+	t *Tree[V] // the tree pinned, until Release
+}
+
+// Release unpins a Snapshot from Tree.Snapshot; it must not be used after.
+// Releasing a zero or Txn Snapshot does nothing.
+func (s *Snapshot[V]) Release() {
+	if s.t != nil {
+		s.t.pins.Add(-1)
+		s.t = nil
+	}
+}
+
+func (s *Snapshot[V]) root() *root[V] {
+	if s.x != nil {
+		return &s.x.r
+	}
+	return &s.r
 }
 
 // Len returns the number of items.
-func (s Snapshot[V]) Len() int {
-	if s.r == nil {
-		return 0
-	}
-	return s.r.count
-}
+func (s Snapshot[V]) Len() int { return s.root().count }
 
 // Find returns the item with Start <= addr < End.
 func (s Snapshot[V]) Find(addr uint64) (Item[V], bool) {
-	r := s.r
-	if r == nil {
-		return Item[V]{}, false
-	}
+	r := s.root()
 	l := r.leaf
 	if h := r.height; h > 0 {
 		n := r.top
 		for {
-			i := upper(n.start[:n.n], addr) - 1
+			i := upper(&n.start, n.count(), addr) - 1
 			// The end check lets a miss stop high up instead of walking to a leaf;
 			// on a hit it costs little, as the branch predicts the descent.
-			if i < 0 || addr >= n.end[i] {
+			if i < 0 || addr >= n.end[i].Load() {
 				return Item[V]{}, false
 			}
 			if h == 1 {
-				l = n.leaves[i]
+				l = n.leaves[i].Load()
 				break
 			}
-			n = n.kids[i]
+			n = n.kids[i].Load()
 			h--
 		}
 	}
 	if l == nil {
 		return Item[V]{}, false
 	}
-	j := l.startUpper(addr) - 1
-	if j < 0 || addr >= l.items[j].End {
+	j := l.startUpper(l.count(), addr) - 1
+	if j < 0 || addr >= l.endAt(j) {
 		return Item[V]{}, false
 	}
-	return l.items[j], true
+	return l.item(j)
 }
 
 // First returns the first item with End > from.
 func (s Snapshot[V]) First(from uint64) (Item[V], bool) {
-	r := s.r
-	if r == nil {
-		return Item[V]{}, false
-	}
+	r := s.root()
 	l := r.leaf
 	if h := r.height; h > 0 {
 		n := r.top
 		for {
-			i := upper(n.end[:n.n], from)
-			if i == n.n {
+			i := upper(&n.end, n.count(), from)
+			if i == n.count() {
 				return Item[V]{}, false
 			}
 			if h == 1 {
-				l = n.leaves[i]
+				l = n.leaves[i].Load()
 				break
 			}
-			n = n.kids[i]
+			n = n.kids[i].Load()
 			h--
 		}
 	}
 	if l == nil {
 		return Item[V]{}, false
 	}
-	if j := l.endUpper(from); j < l.n {
-		return l.items[j], true
+	if j := l.endUpper(l.count(), from); j < l.count() {
+		return l.item(j)
 	}
 	return Item[V]{}, false
 }
 
 // Last returns the last item with Start < before.
 func (s Snapshot[V]) Last(before uint64) (Item[V], bool) {
-	r := s.r
-	if r == nil {
-		return Item[V]{}, false
-	}
+	r := s.root()
 	l := r.leaf
 	if h := r.height; h > 0 {
 		n := r.top
 		for {
-			i := lower(n.start[:n.n], before) - 1
+			i := lower(&n.start, n.count(), before) - 1
 			if i < 0 {
 				return Item[V]{}, false
 			}
 			if h == 1 {
-				l = n.leaves[i]
+				l = n.leaves[i].Load()
 				break
 			}
-			n = n.kids[i]
+			n = n.kids[i].Load()
 			h--
 		}
 	}
 	if l == nil {
 		return Item[V]{}, false
 	}
-	if j := l.startLower(before) - 1; j >= 0 {
-		return l.items[j], true
+	if j := l.startLower(l.count(), before) - 1; j >= 0 {
+		return l.item(j)
 	}
 	return Item[V]{}, false
 }
@@ -150,9 +214,8 @@ func (s Snapshot[V]) Last(before uint64) (Item[V], bool) {
 // Ascend calls fn for the items with End > from, in increasing order, until fn
 // returns false.
 func (s Snapshot[V]) Ascend(from uint64, fn func(Item[V]) bool) {
-	r := s.r
+	r := s.root()
 	switch {
-	case r == nil:
 	case r.height == 0:
 		if r.leaf != nil {
 			ascendLeaf(r.leaf, from, fn)
@@ -163,12 +226,12 @@ func (s Snapshot[V]) Ascend(from uint64, fn func(Item[V]) bool) {
 }
 
 func ascendInner[V any](n *inner[V], h int, from uint64, fn func(Item[V]) bool) bool {
-	for i := upper(n.end[:n.n], from); i < n.n; i++ {
+	for i := upper(&n.end, n.count(), from); i < n.count(); i++ {
 		var more bool
 		if h == 1 {
-			more = ascendLeaf(n.leaves[i], from, fn)
+			more = ascendLeaf(n.leaves[i].Load(), from, fn)
 		} else {
-			more = ascendInner(n.kids[i], h-1, from, fn)
+			more = ascendInner(n.kids[i].Load(), h-1, from, fn)
 		}
 		if !more {
 			return false
@@ -178,8 +241,10 @@ func ascendInner[V any](n *inner[V], h int, from uint64, fn func(Item[V]) bool) 
 }
 
 func ascendLeaf[V any](l *leaf[V], from uint64, fn func(Item[V]) bool) bool {
-	for j := l.endUpper(from); j < l.n; j++ {
-		if !fn(l.items[j]) {
+	c := l.count()
+	for j := l.endUpper(c, from); j < c; j++ {
+		it, _ := l.item(j)
+		if !fn(it) {
 			return false
 		}
 	}
@@ -189,9 +254,8 @@ func ascendLeaf[V any](l *leaf[V], from uint64, fn func(Item[V]) bool) bool {
 // Descend calls fn for the items with Start < before, in decreasing order,
 // until fn returns false.
 func (s Snapshot[V]) Descend(before uint64, fn func(Item[V]) bool) {
-	r := s.r
+	r := s.root()
 	switch {
-	case r == nil:
 	case r.height == 0:
 		if r.leaf != nil {
 			descendLeaf(r.leaf, before, fn)
@@ -202,12 +266,12 @@ func (s Snapshot[V]) Descend(before uint64, fn func(Item[V]) bool) {
 }
 
 func descendInner[V any](n *inner[V], h int, before uint64, fn func(Item[V]) bool) bool {
-	for i := lower(n.start[:n.n], before) - 1; i >= 0; i-- {
+	for i := lower(&n.start, n.count(), before) - 1; i >= 0; i-- {
 		var more bool
 		if h == 1 {
-			more = descendLeaf(n.leaves[i], before, fn)
+			more = descendLeaf(n.leaves[i].Load(), before, fn)
 		} else {
-			more = descendInner(n.kids[i], h-1, before, fn)
+			more = descendInner(n.kids[i].Load(), h-1, before, fn)
 		}
 		if !more {
 			return false
@@ -217,8 +281,9 @@ func descendInner[V any](n *inner[V], h int, before uint64, fn func(Item[V]) boo
 }
 
 func descendLeaf[V any](l *leaf[V], before uint64, fn func(Item[V]) bool) bool {
-	for j := l.startLower(before) - 1; j >= 0; j-- {
-		if !fn(l.items[j]) {
+	for j := l.startLower(l.count(), before) - 1; j >= 0; j-- {
+		it, _ := l.item(j)
+		if !fn(it) {
 			return false
 		}
 	}

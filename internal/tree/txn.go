@@ -3,6 +3,7 @@ package tree
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -30,22 +31,29 @@ const (
 // not once per change.
 type Txn[V any] struct {
 	t     *Tree[V]
-	base  *root[V] // the published root this Txn started from
-	r     root[V]  // the working root
+	base  uint64  // the root seqcount this Txn started from
+	r     root[V] // the working root
 	gen   uint64
 	fail  func() bool
 	state txnState
 	dirty bool
 }
 
-// Txn starts a write transaction on the current committed version.
+// Txn starts a write transaction on the current committed version. The Tree
+// has one Txn, reused, so that a write allocates nothing for it: a Txn that
+// wrote nothing may be left open and is dropped here, but starting one while
+// another holds writes is the caller's bug and panics.
 func (t *Tree[V]) Txn() *Txn[V] {
-	t.gen++
-	x := &Txn[V]{t: t, gen: t.gen}
-	if b := t.root.Load(); b != nil {
-		x.base = b
-		x.r = *b
+	x := &t.txn
+	if x.t != nil && x.state != txnClosed {
+		if x.dirty {
+			panic("tree: Txn while another Txn is open")
+		}
+		x.Abort()
 	}
+	t.gen++
+	*x = Txn[V]{t: t, gen: t.gen, base: t.seq.Load(), r: t.loadRoot()}
+	t.rc.reclaim(t) // nodes in limbo may be free again
 	return x
 }
 
@@ -57,7 +65,7 @@ func (x *Txn[V]) SetAllocFail(f func() bool) { x.fail = f }
 // Snapshot returns the Txn's current, uncommitted state for the writer's own
 // lookups. Unlike a committed Snapshot it changes with later writes in this Txn,
 // and it must not be handed to other goroutines.
-func (x *Txn[V]) Snapshot() Snapshot[V] { return Snapshot[V]{&x.r} }
+func (x *Txn[V]) Snapshot() Snapshot[V] { return Snapshot[V]{x: x} }
 
 // Commit publishes the Txn's state with one atomic store. Nodes created by the
 // Txn become immutable from here on: later Txns have other generations and so
@@ -69,28 +77,35 @@ func (x *Txn[V]) Commit() {
 	case txnClosed:
 		panic("tree: Commit of a finished Txn")
 	}
+	t := x.t
 	if x.dirty {
-		if x.t.root.Load() != x.base {
+		if t.seq.Load() != x.base {
 			panic("tree: another Txn committed while this one was open")
 		}
-		r := new(root[V])
-		*r = x.r
-		x.t.root.Store(r)
+		// The Txn's nodes become stable (even) before the store that lets
+		// readers reach them; then what the Txn unlinked is retired (odd)
+		// before anything can reuse it (recycle.go).
+		t.rc.seal()
+		t.publish(&x.r)
+		t.rc.retire(t)
+	} else {
+		t.rc.discard()
 	}
 	x.close()
 }
 
 // Abort discards the Txn. The published tree was never touched, so there is
-// nothing to undo; the copies made so far become garbage.
+// nothing to undo; the nodes the Txn made go back to the free lists.
 func (x *Txn[V]) Abort() {
 	if x.state != txnClosed {
+		x.t.rc.discard()
 		x.close()
 	}
 }
 
 func (x *Txn[V]) close() {
 	x.state = txnClosed
-	x.base, x.fail = nil, nil
+	x.fail = nil
 }
 
 func (x *Txn[V]) check() error {
@@ -120,44 +135,176 @@ func (x *Txn[V]) alloc() error {
 	return nil
 }
 
+// nodePtr ties a node type L to its pointer type N.
+type nodePtr[L any, N any] interface {
+	*L
+	node[N]
+}
+
 // own returns the node in *slot, first replacing it by a private copy unless
-// this Txn created it. slot must itself live in a node (or root) owned by x.
-func own[N node[N], V any](x *Txn[V], slot *N) (N, error) {
-	c := *slot
+// this Txn created it. slot must itself live in a node owned by x.
+func own[L any, N nodePtr[L, N], V any](x *Txn[V], slot *atomic.Pointer[L]) (N, error) {
+	c := N(slot.Load())
 	if c.owner() == x.gen {
 		return c, nil
 	}
-	if err := x.alloc(); err != nil {
-		var zero N
-		return zero, err
+	d, err := cloneNode[L, N](x, c)
+	if err != nil {
+		return nil, err
 	}
-	c = c.clone(x.gen)
-	*slot = c
-	return c, nil
+	slot.Store((*L)(d))
+	return d, nil
+}
+
+// cloneNode makes a private copy of the published node c and marks c for
+// retirement at Commit.
+func cloneNode[L any, N nodePtr[L, N], V any](x *Txn[V], c N) (N, error) {
+	switch c := any(c).(type) {
+	case *leaf[V]:
+		d, err := x.cloneLeaf(c)
+		if err != nil {
+			return nil, err
+		}
+		return any(d).(N), nil
+	case *inner[V]:
+		d, err := x.cloneInner(c)
+		if err != nil {
+			return nil, err
+		}
+		return any(d).(N), nil
+	}
+	panic("unreachable")
+}
+
+func (x *Txn[V]) cloneLeaf(c *leaf[V]) (*leaf[V], error) {
+	d, err := x.newLeaf()
+	if err != nil {
+		return nil, err
+	}
+	// A reused node is refilled while stale readers may still be in it; it is
+	// odd throughout, so they fail their re-check (the hook is where a test
+	// stops the writer half way).
+	old, m := d.count(), c.count()
+	d.copyItems(0, c, 0, m/2)
+	x.t.hook(hookRefill)
+	d.copyItems(m/2, c, m/2, m-m/2)
+	d.clearItems(m, old)
+	d.setN(m)
+	x.t.rc.oldLeaves = append(x.t.rc.oldLeaves, c)
+	return d, nil
+}
+
+func (x *Txn[V]) cloneInner(c *inner[V]) (*inner[V], error) {
+	d, err := x.newInner()
+	if err != nil {
+		return nil, err
+	}
+	d.fill(c)
+	x.t.rc.oldInners = append(x.t.rc.oldInners, c)
+	return d, nil
 }
 
 // ownLeaf and ownInner are own for the hot path, where a direct call beats the
 // generic one's dictionary lookup.
-func (x *Txn[V]) ownLeaf(slot **leaf[V]) (*leaf[V], error) {
-	if l := *slot; l.gen == x.gen {
+func (x *Txn[V]) ownLeaf(slot *atomic.Pointer[leaf[V]]) (*leaf[V], error) {
+	if l := slot.Load(); l.gen == x.gen {
 		return l, nil
 	}
-	return own(x, slot)
+	c, err := x.cloneLeaf(slot.Load())
+	if err != nil {
+		return nil, err
+	}
+	slot.Store(c)
+	return c, nil
 }
 
-func (x *Txn[V]) ownInner(slot **inner[V]) (*inner[V], error) {
-	if n := *slot; n.gen == x.gen {
+func (x *Txn[V]) ownInner(slot *atomic.Pointer[inner[V]]) (*inner[V], error) {
+	if n := slot.Load(); n.gen == x.gen {
 		return n, nil
 	}
-	return own(x, slot)
+	c, err := x.cloneInner(slot.Load())
+	if err != nil {
+		return nil, err
+	}
+	slot.Store(c)
+	return c, nil
 }
 
-func fresh[N node[N], V any](x *Txn[V]) (N, error) {
-	var zero N
-	if err := x.alloc(); err != nil {
-		return zero, err
+// ownRootLeaf and ownRootInner own the working root's node (a plain field of
+// the Txn's private root).
+func (x *Txn[V]) ownRootLeaf() (*leaf[V], error) {
+	if l := x.r.leaf; l.gen == x.gen {
+		return l, nil
 	}
-	return zero.fresh(x.gen), nil
+	c, err := x.cloneLeaf(x.r.leaf)
+	if err != nil {
+		return nil, err
+	}
+	x.r.leaf = c
+	return c, nil
+}
+
+func (x *Txn[V]) ownRootInner() (*inner[V], error) {
+	if n := x.r.top; n.gen == x.gen {
+		return n, nil
+	}
+	c, err := x.cloneInner(x.r.top)
+	if err != nil {
+		return nil, err
+	}
+	x.r.top = c
+	return c, nil
+}
+
+// fresh returns an empty private node of either kind.
+func fresh[L any, N nodePtr[L, N], V any](x *Txn[V]) (N, error) {
+	var z N
+	switch any(z).(type) {
+	case *leaf[V]:
+		l, err := x.newLeaf()
+		if err != nil {
+			return nil, err
+		}
+		l.clearItems(0, l.count())
+		l.setN(0)
+		return any(l).(N), nil
+	case *inner[V]:
+		n, err := x.newInner()
+		if err != nil {
+			return nil, err
+		}
+		n.clearEntries(0, n.count())
+		n.n.Store(0)
+		return any(n).(N), nil
+	}
+	panic("unreachable")
+}
+
+// drop takes a node out of the working tree: a published one is retired at
+// Commit, a private one goes back to the free list then.
+func drop[L any, N nodePtr[L, N], V any](x *Txn[V], c N) {
+	switch c := any(c).(type) {
+	case *leaf[V]:
+		x.dropLeaf(c)
+	case *inner[V]:
+		x.dropInner(c)
+	}
+}
+
+func (x *Txn[V]) dropLeaf(c *leaf[V]) {
+	if c.gen == x.gen {
+		c.dead = true
+	} else {
+		x.t.rc.oldLeaves = append(x.t.rc.oldLeaves, c)
+	}
+}
+
+func (x *Txn[V]) dropInner(c *inner[V]) {
+	if c.gen == x.gen {
+		c.dead = true
+	} else {
+		x.t.rc.oldInners = append(x.t.rc.oldInners, c)
+	}
 }
 
 // Replace removes every item whose Start lies in [lo, hi) and inserts items.
@@ -230,7 +377,7 @@ type splice struct {
 func (x *Txn[V]) spliceRoot(lo, hi uint64, items []Item[V]) (splice, error) {
 	r := &x.r
 	if r.height > 0 {
-		n, err := x.ownInner(&r.top)
+		n, err := x.ownRootInner()
 		if err != nil {
 			return splice{}, err
 		}
@@ -244,17 +391,17 @@ func (x *Txn[V]) spliceRoot(lo, hi uint64, items []Item[V]) (splice, error) {
 		if len(items) == 0 {
 			return splice{complete: true}, nil
 		}
-		l, err := fresh[*leaf[V]](x)
+		l, err := fresh[leaf[V]](x)
 		if err != nil {
 			return splice{}, err
 		}
 		r.leaf = l
 	}
-	l, err := x.ownLeaf(&r.leaf)
+	l, res, err := x.spliceCopy(r.leaf, lo, hi, items, math.MaxUint64)
 	if err != nil {
 		return splice{}, err
 	}
-	res := spliceLeaf(l, lo, hi, items, math.MaxUint64)
+	r.leaf = l
 	return res, x.fixRoot()
 }
 
@@ -263,62 +410,111 @@ func (x *Txn[V]) spliceRoot(lo, hi uint64, items []Item[V]) (splice, error) {
 // front of its first item, because everything in the previous child ends at or
 // before lo. next is the Start of the first item after this subtree.
 func (x *Txn[V]) spliceInner(n *inner[V], h int, lo, hi uint64, items []Item[V], next uint64) (splice, error) {
-	i := upper(n.end[:n.n], lo)
-	if i == n.n {
+	c := n.count()
+	i := upper(&n.end, c, lo)
+	if i == c {
 		i-- // lo is past every item: append to the last child
 	}
-	if i+1 < n.n {
-		next = n.start[i+1]
+	if i+1 < c {
+		next = n.start[i+1].Load()
 	}
 	var res splice
 	if h == 1 {
-		l, err := x.ownLeaf(&n.leaves[i])
+		src := n.leaves[i].Load()
+		l, r, err := x.spliceCopy(src, lo, hi, items, next)
 		if err != nil {
 			return res, err
 		}
-		res = spliceLeaf(l, lo, hi, items, next)
+		if l != src {
+			n.leaves[i].Store(l)
+		}
+		res = r
 		n.setSum(i, l.summary())
 	} else {
-		c, err := x.ownInner(&n.kids[i])
+		k, err := x.ownInner(&n.kids[i])
 		if err != nil {
 			return res, err
 		}
-		if res, err = x.spliceInner(c, h-1, lo, hi, items, next); err != nil {
+		if res, err = x.spliceInner(k, h-1, lo, hi, items, next); err != nil {
 			return res, err
 		}
-		n.setSum(i, c.summary())
+		n.setSum(i, k.summary())
 	}
 	return res, x.fixChild(n, h, i)
+}
+
+// spliceCopy does one splice on leaf src: in place when the Txn owns it, else
+// into a copy that it writes in one pass (prefix, new items, suffix), so that
+// the items after the splice point are stored once, not copied and then
+// shifted. It returns the leaf that now holds the result.
+func (x *Txn[V]) spliceCopy(src *leaf[V], lo, hi uint64, items []Item[V], next uint64) (*leaf[V], splice, error) {
+	if src.gen == x.gen {
+		return src, spliceLeaf(src, lo, hi, items, next), nil
+	}
+	p, q, res, k := planSplice(src, lo, hi, items, next)
+	d, err := x.newLeaf()
+	if err != nil {
+		return nil, splice{}, err
+	}
+	n, old := src.count(), d.count()
+	d.copyItems(0, src, 0, p)
+	putItems(d, p, items[:k])
+	d.copyItems(p+k, src, q, n-q)
+	m := n - res.removed + k
+	d.clearItems(m, old)
+	d.setN(m)
+	x.t.rc.oldLeaves = append(x.t.rc.oldLeaves, src)
+	return d, res, nil
+}
+
+// planSplice works out a splice of leaf l: items [p, q) go, and the first k
+// of items come in at p.
+func planSplice[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) (p, q int, res splice, k int) {
+	n := l.count()
+	p = l.endUpper(n, lo)
+	if p < n && l.startAt(p) < lo {
+		panic(fmt.Sprintf("tree: Replace [%#x, %#x): item [%#x, %#x) straddles %#x", lo, hi, l.startAt(p), l.endAt(p), lo))
+	}
+	q = p
+	for q < n && l.startAt(q) < hi {
+		if l.endAt(q) > hi {
+			panic(fmt.Sprintf("tree: Replace [%#x, %#x): item [%#x, %#x) straddles %#x", lo, hi, l.startAt(q), l.endAt(q), hi))
+		}
+		q++
+	}
+	res = splice{removed: q - p, complete: q < n || next >= hi}
+	if res.complete {
+		k = min(len(items), len(l.items)-(n-res.removed))
+	}
+	res.inserted = k
+	return p, q, res, k
+}
+
+// putItems stores new items at l[p:], each with a new box: the one allocation
+// a write makes.
+func putItems[V any](l *leaf[V], p int, items []Item[V]) {
+	for j := range items {
+		s := &l.items[p+j]
+		v := new(V)
+		*v = items[j].Val
+		s.start.Store(items[j].Start)
+		s.end.Store(items[j].End)
+		s.val.Store(v)
+	}
 }
 
 // spliceLeaf does one splice in leaf l (owned by the Txn). It may leave l
 // overfull by one slot or underfull; the parent repairs that.
 func spliceLeaf[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) splice {
-	n := l.n
-	p := l.endUpper(lo)
-	if p < n && l.items[p].Start < lo {
-		panic(fmt.Sprintf("tree: Replace [%#x, %#x): item [%#x, %#x) straddles %#x", lo, hi, l.items[p].Start, l.items[p].End, lo))
-	}
-	q := p
-	for q < n && l.items[q].Start < hi {
-		if l.items[q].End > hi {
-			panic(fmt.Sprintf("tree: Replace [%#x, %#x): item [%#x, %#x) straddles %#x", lo, hi, l.items[q].Start, l.items[q].End, hi))
-		}
-		q++
-	}
-	res := splice{removed: q - p, complete: q < n || next >= hi}
-	k := 0
-	if res.complete {
-		k = min(len(items), len(l.items)-(n-res.removed))
-	}
+	p, q, res, k := planSplice(l, lo, hi, items, next)
+	n := l.count()
 	m := n - res.removed + k
-	copy(l.items[p+k:m], l.items[q:n])
-	copy(l.items[p:p+k], items[:k])
+	l.copyItems(p+k, l, q, n-q)
+	putItems(l, p, items[:k])
 	if m < n {
-		clear(l.items[m:n])
+		l.clearItems(m, n)
 	}
-	l.n = m
-	res.inserted = k
+	l.setN(m)
 	return res
 }
 
@@ -327,12 +523,12 @@ func spliceLeaf[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) 
 // over or under its own bounds, for n's parent to repair in turn.
 func (x *Txn[V]) fixChild(n *inner[V], h, i int) error {
 	if h == 1 {
-		if c := n.leaves[i].n; c < leafMin || c > leafMax {
+		if c := n.leaves[i].Load().count(); c < leafMin || c > leafMax {
 			return fixPair(x, n, &n.leaves, i, leafMin, leafMax)
 		}
 		return nil
 	}
-	if c := n.kids[i].n; c < innerMin || c > innerMax {
+	if c := n.kids[i].Load().count(); c < innerMin || c > innerMax {
 		return fixPair(x, n, &n.kids, i, innerMin, innerMax)
 	}
 	return nil
@@ -345,34 +541,35 @@ func (x *Txn[V]) fixChild(n *inner[V], h, i int) error {
 // added in address order (mmap's top-down placement adds them in decreasing
 // order): a plain half split would leave every leaf half empty for good, and the
 // memory target could not be met.
-func fixPair[N node[N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]N, i, lo, hi int) error {
-	c := kids[i].count()
+func fixPair[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]atomic.Pointer[L], i, lo, hi int) error {
+	cnt := func(j int) int { return N(kids[j].Load()).count() }
+	c := cnt(i)
 	if c > hi {
-		if i > 0 && kids[i-1].count() < hi {
-			return even(x, n, kids, i-1)
+		if i > 0 && cnt(i-1) < hi {
+			return even[L, N](x, n, kids, i-1)
 		}
-		if i+1 < n.n && kids[i+1].count() < hi {
-			return even(x, n, kids, i)
+		if i+1 < n.count() && cnt(i+1) < hi {
+			return even[L, N](x, n, kids, i)
 		}
-		return split(x, n, kids, i)
+		return split[L, N](x, n, kids, i)
 	}
-	if n.n < 2 {
+	if n.count() < 2 {
 		return nil // only a root can have one child; fixRoot collapses it
 	}
 	j := max(i-1, 0) // repair the pair (j, j+1)
-	if kids[j].count()+kids[j+1].count() <= hi {
-		return merge(x, n, kids, j)
+	if cnt(j)+cnt(j+1) <= hi {
+		return merge[L, N](x, n, kids, j)
 	}
-	return even(x, n, kids, j)
+	return even[L, N](x, n, kids, j)
 }
 
 // even shares the entries of children j and j+1 equally between them.
-func even[N node[N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]N, j int) error {
-	a, err := own(x, &kids[j])
+func even[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]atomic.Pointer[L], j int) error {
+	a, err := own[L, N](x, &kids[j])
 	if err != nil {
 		return err
 	}
-	b, err := own(x, &kids[j+1])
+	b, err := own[L, N](x, &kids[j+1])
 	if err != nil {
 		return err
 	}
@@ -387,31 +584,33 @@ func even[N node[N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]N, j int
 }
 
 // merge folds child j+1 into child j. Child j+1 is only read, so it is not
-// copied even when it is a published node.
-func merge[N node[N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]N, j int) error {
-	a, err := own(x, &kids[j])
+// copied even when it is a published node; it leaves the tree.
+func merge[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]atomic.Pointer[L], j int) error {
+	a, err := own[L, N](x, &kids[j])
 	if err != nil {
 		return err
 	}
-	a.appendAll(kids[j+1])
+	b := N(kids[j+1].Load())
+	a.appendAll(b)
+	drop[L, N](x, b)
 	n.removeEntry(j + 1)
 	n.setSum(j, a.summary())
 	return nil
 }
 
 // split moves the upper half of child i into a new child i+1.
-func split[N node[N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]N, i int) error {
-	a, err := own(x, &kids[i])
+func split[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]atomic.Pointer[L], i int) error {
+	a, err := own[L, N](x, &kids[i])
 	if err != nil {
 		return err
 	}
-	b, err := fresh[N](x)
+	b, err := fresh[L, N](x)
 	if err != nil {
 		return err
 	}
 	a.moveTail(b, a.count()-a.count()/2)
 	n.insertEntry(i + 1)
-	kids[i+1] = b
+	kids[i+1].Store((*L)(b))
 	n.setSum(i, a.summary())
 	n.setSum(i+1, b.summary())
 	return nil
@@ -424,45 +623,52 @@ func (x *Txn[V]) fixRoot() error {
 	r := &x.r
 	if r.height == 0 {
 		switch {
-		case r.leaf.n == 0:
+		case r.leaf.count() == 0:
+			x.dropLeaf(r.leaf)
 			r.leaf = nil
-		case r.leaf.n > leafMax:
-			top, err := fresh[*inner[V]](x)
+		case r.leaf.count() > leafMax:
+			top, err := fresh[inner[V]](x)
 			if err != nil {
 				return err
 			}
-			top.n = 1
-			top.leaves[0] = r.leaf
+			top.n.Store(1)
+			top.leaves[0].Store(r.leaf)
 			if err := split(x, top, &top.leaves, 0); err != nil {
+				// top is private and unreachable: drop it; r is unchanged.
+				x.dropInner(top)
 				return err
 			}
 			r.leaf, r.top, r.height = nil, top, 1
 		}
 		return nil
 	}
-	if r.top.n > innerMax {
-		top, err := fresh[*inner[V]](x)
+	if r.top.count() > innerMax {
+		top, err := fresh[inner[V]](x)
 		if err != nil {
 			return err
 		}
-		top.n = 1
-		top.kids[0] = r.top
+		top.n.Store(1)
+		top.kids[0].Store(r.top)
 		if err := split(x, top, &top.kids, 0); err != nil {
+			x.dropInner(top)
 			return err
 		}
 		r.top = top
 		r.height++
 		return nil
 	}
-	for r.height > 0 && r.top.n == 1 {
+	for r.height > 0 && r.top.count() == 1 {
+		old := r.top
 		if r.height == 1 {
-			r.leaf, r.top = r.top.leaves[0], nil
+			r.leaf, r.top = old.leaves[0].Load(), nil
 		} else {
-			r.top = r.top.kids[0]
+			r.top = old.kids[0].Load()
 		}
+		x.dropInner(old)
 		r.height--
 	}
-	if r.height == 0 && r.leaf.n == 0 {
+	if r.height == 0 && r.leaf.count() == 0 {
+		x.dropLeaf(r.leaf)
 		r.leaf = nil
 	}
 	return nil
@@ -479,11 +685,13 @@ func (x *Txn[V]) Set(start uint64, val V) error {
 	if err != nil {
 		return x.setErr(err)
 	}
-	j := l.startUpper(start) - 1
-	if j < 0 || l.items[j].Start != start {
+	j := l.startUpper(l.count(), start) - 1
+	if j < 0 || l.startAt(j) != start {
 		panic(fmt.Sprintf("tree: Set: no item starts at %#x", start))
 	}
-	l.items[j].Val = val
+	v := new(V)
+	*v = val
+	l.items[j].val.Store(v)
 	x.dirty = true
 	return nil
 }
@@ -497,11 +705,11 @@ func (x *Txn[V]) ownPath(addr uint64) (*leaf[V], error) {
 		if r.leaf == nil {
 			panic(fmt.Sprintf("tree: Set: no item starts at %#x", addr))
 		}
-		return x.ownLeaf(&r.leaf)
+		return x.ownRootLeaf()
 	}
-	n, err := x.ownInner(&r.top)
+	n, err := x.ownRootInner()
 	for h := r.height; err == nil; h-- {
-		i := max(upper(n.start[:n.n], addr)-1, 0)
+		i := max(upper(&n.start, n.count(), addr)-1, 0)
 		if h == 1 {
 			return x.ownLeaf(&n.leaves[i])
 		}

@@ -14,10 +14,7 @@ import "fmt"
 // Start, last End, largest inner gap) match the child; the item count; and
 // unused slots are zero, so removed items hold no memory.
 func (s Snapshot[V]) Validate() error {
-	r := s.r
-	if r == nil {
-		return nil
-	}
+	r := s.root()
 	var (
 		count int
 		err   error
@@ -35,15 +32,15 @@ func (s Snapshot[V]) Validate() error {
 			}
 			return nil
 		}
-		if r.leaf.n == 0 {
+		if r.leaf.count() == 0 {
 			return fmt.Errorf("tree: empty root leaf (an empty tree must have none)")
 		}
-		count, _, err = checkLeaf(r.leaf, nil, true)
+		count, _, err = checkLeaf(r.leaf, nil, true, s.txnGen())
 	default:
 		if r.leaf != nil || r.top == nil {
 			return fmt.Errorf("tree: height %d needs an internal root and no root leaf", r.height)
 		}
-		count, _, err = checkInner(r.top, r.height, make([]int, 0, r.height+1), true)
+		count, _, err = checkInner(r.top, r.height, make([]int, 0, r.height+1), true, s.txnGen())
 	}
 	if err != nil {
 		return err
@@ -54,68 +51,79 @@ func (s Snapshot[V]) Validate() error {
 	return nil
 }
 
-func checkLeaf[V any](l *leaf[V], path pathT, isRoot bool) (count int, s sum, err error) {
+func checkLeaf[V any](l *leaf[V], path pathT, isRoot bool, gen uint64) (count int, s sum, err error) {
+	n := l.count()
+	if s := l.seq.Load(); gen != noParity && s&1 != 0 != (l.gen == gen) {
+		return 0, sum{}, fmt.Errorf("tree: leaf %s has seq %d: a published node must be even, a Txn's own node odd", path, s)
+	}
 	switch {
-	case l.n < 0 || l.n > leafMax:
-		return 0, sum{}, fmt.Errorf("tree: leaf %s holds %d items, above the maximum %d", path, l.n, leafMax)
-	case !isRoot && l.n < leafMin:
-		return 0, sum{}, fmt.Errorf("tree: leaf %s holds %d items, below the minimum %d", path, l.n, leafMin)
+	case n < 0 || n > leafMax:
+		return 0, sum{}, fmt.Errorf("tree: leaf %s holds %d items, above the maximum %d", path, n, leafMax)
+	case !isRoot && n < leafMin:
+		return 0, sum{}, fmt.Errorf("tree: leaf %s holds %d items, below the minimum %d", path, n, leafMin)
 	}
-	for j := 0; j < l.n; j++ {
-		it := l.items[j]
-		if it.Start >= it.End {
-			return 0, sum{}, fmt.Errorf("tree: leaf %s item %d [%#x, %#x) is empty or inverted", path, j, it.Start, it.End)
+	for j := 0; j < n; j++ {
+		st, e := l.startAt(j), l.endAt(j)
+		if st >= e {
+			return 0, sum{}, fmt.Errorf("tree: leaf %s item %d [%#x, %#x) is empty or inverted", path, j, st, e)
 		}
-		if j > 0 && l.items[j-1].End > it.Start {
+		if l.items[j].val.Load() == nil {
+			return 0, sum{}, fmt.Errorf("tree: leaf %s item %d has no value box", path, j)
+		}
+		if j > 0 && l.endAt(j-1) > st {
 			return 0, sum{}, fmt.Errorf("tree: leaf %s item %d [%#x, %#x) overlaps or precedes item %d ending at %#x",
-				path, j, it.Start, it.End, j-1, l.items[j-1].End)
+				path, j, st, e, j-1, l.endAt(j-1))
 		}
 	}
-	for j := l.n; j < len(l.items); j++ {
-		if l.items[j].Start != 0 || l.items[j].End != 0 {
+	for j := n; j < len(l.items); j++ {
+		if l.startAt(j) != 0 || l.endAt(j) != 0 || l.items[j].val.Load() != nil {
 			return 0, sum{}, fmt.Errorf("tree: leaf %s unused slot %d is not cleared", path, j)
 		}
 	}
-	return l.n, l.summary(), nil
+	return n, l.summary(), nil
 }
 
-func checkInner[V any](n *inner[V], h int, path pathT, isRoot bool) (count int, s sum, err error) {
+func checkInner[V any](n *inner[V], h int, path pathT, isRoot bool, gen uint64) (count int, s sum, err error) {
 	lo := innerMin
 	if isRoot {
 		lo = 2
 	}
-	if n.n < lo || n.n > innerMax {
-		return 0, sum{}, fmt.Errorf("tree: node %s at height %d has %d children, outside [%d, %d]", path, h, n.n, lo, innerMax)
+	nc := n.count()
+	if s := n.seq.Load(); gen != noParity && s&1 != 0 != (n.gen == gen) {
+		return 0, sum{}, fmt.Errorf("tree: node %s has seq %d: a published node must be even, a Txn's own node odd", path, s)
 	}
-	for i := 0; i < n.n; i++ {
+	if nc < lo || nc > innerMax {
+		return 0, sum{}, fmt.Errorf("tree: node %s at height %d has %d children, outside [%d, %d]", path, h, nc, lo, innerMax)
+	}
+	for i := 0; i < nc; i++ {
 		p := append(path, i)
 		var c int
 		var cs sum
 		if h == 1 {
-			if n.leaves[i] == nil || n.kids[i] != nil {
+			if n.leaves[i].Load() == nil || n.kids[i].Load() != nil {
 				return 0, sum{}, fmt.Errorf("tree: node %s at height 1 must have a leaf child %d and no internal one", path, i)
 			}
-			c, cs, err = checkLeaf(n.leaves[i], p, false)
+			c, cs, err = checkLeaf(n.leaves[i].Load(), p, false, gen)
 		} else {
-			if n.kids[i] == nil || n.leaves[i] != nil {
+			if n.kids[i].Load() == nil || n.leaves[i].Load() != nil {
 				return 0, sum{}, fmt.Errorf("tree: node %s at height %d must have an internal child %d and no leaf", path, h, i)
 			}
-			c, cs, err = checkInner(n.kids[i], h-1, p, false)
+			c, cs, err = checkInner(n.kids[i].Load(), h-1, p, false, gen)
 		}
 		if err != nil {
 			return 0, sum{}, err
 		}
-		if stored := (sum{n.start[i], n.end[i], n.gap[i]}); cs != stored {
+		if stored := n.sumAt(i); cs != stored {
 			return 0, sum{}, fmt.Errorf("tree: node %s stores summary start=%#x end=%#x gap=%#x for child %d, which has start=%#x end=%#x gap=%#x",
 				path, stored.start, stored.end, stored.gap, i, cs.start, cs.end, cs.gap)
 		}
-		if i > 0 && n.end[i-1] > n.start[i] {
-			return 0, sum{}, fmt.Errorf("tree: node %s child %d starts at %#x, before child %d ends at %#x", path, i, n.start[i], i-1, n.end[i-1])
+		if i > 0 && n.end[i-1].Load() > n.start[i].Load() {
+			return 0, sum{}, fmt.Errorf("tree: node %s child %d starts at %#x, before child %d ends at %#x", path, i, n.start[i].Load(), i-1, n.end[i-1].Load())
 		}
 		count += c
 	}
-	for i := n.n; i < len(n.kids); i++ {
-		if n.kids[i] != nil || n.leaves[i] != nil || n.start[i] != 0 || n.end[i] != 0 || n.gap[i] != 0 {
+	for i := nc; i < len(n.kids); i++ {
+		if n.kids[i].Load() != nil || n.leaves[i].Load() != nil || n.start[i].Load() != 0 || n.end[i].Load() != 0 || n.gap[i].Load() != 0 {
 			return 0, sum{}, fmt.Errorf("tree: node %s unused slot %d is not cleared", path, i)
 		}
 	}
@@ -134,3 +142,19 @@ func (p pathT) String() string {
 	}
 	return s
 }
+
+// txnGen is the generation whose nodes are private (odd) in this view: the
+// Txn's for a Txn's view, none (0, never a Txn's) for a published one.
+// noParity (all ones) skips the check: the nodes of an older pinned version
+// may have been retired (odd) since, and stay intact while pinned.
+func (s *Snapshot[V]) txnGen() uint64 {
+	switch {
+	case s.x != nil:
+		return s.x.gen
+	case s.t != nil && s.t.loadRoot() != s.r:
+		return noParity
+	}
+	return 0
+}
+
+const noParity = ^uint64(0)

@@ -1,0 +1,170 @@
+package mm
+
+import (
+	"syscall"
+
+	"github.com/vmspace/vmspace/internal/frames"
+	"github.com/vmspace/vmspace/internal/pagetable"
+
+	"github.com/vmspace/vmspace/internal/lockcheck"
+)
+
+// Observer follows the changes a space makes to its pages and protections,
+// so that real memory mirroring part of the space (package uffd: a
+// userfaultfd window) changes with it in the same write session.
+//
+// Lock order: the methods run at a write session's commit, with the space
+// lock held for writing and every area over the range write-locked or
+// detached, so no fault on the range can be served while they run. They
+// sit below the space lock and the area locks in the order of doc.go and
+// must not call back into the space, block on anything a fault holds, or
+// fail: the session is past its point of no return. They are called in
+// the order the session did the work.
+type Observer interface {
+	// Zap: the pages of [start, end) are gone (munmap when unmapped is
+	// true, MADV_DONTNEED, MADV_PAGEOUT, guard installation). A page
+	// faulted in there again starts empty.
+	Zap(start, end uint64, unmapped bool)
+	// Move: the pages of [from, from+length) now live at [to,
+	// to+length) (mremap), in an area with protection prot.
+	Move(from, to, length uint64, prot Prot)
+	// Protect: the area [start, end) exists after the session with
+	// protection prot (new areas, and areas whose protection or range
+	// changed).
+	Protect(start, end uint64, prot Prot)
+}
+
+// SetObserver installs o (nil removes it). A space has at most one
+// observer: installing a second fails with EBUSY. It waits for the write
+// session in progress, if any.
+func (s *Space) SetObserver(o Observer) error {
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	if o != nil && s.observer != nil {
+		return syscall.EBUSY
+	}
+	s.observer = o
+	s.hasObserver.Store(o != nil)
+	return nil
+}
+
+// notifyObserverLocked tells the observer what the session did: the page
+// work in order, then the protections of the areas that were created or
+// changed. Precondition: at commit, after applyPageOps.
+func (x *session) notifyObserverLocked() {
+	o := x.s.observer
+	for _, op := range x.pageOps {
+		switch op.kind {
+		case opClear:
+			o.Zap(op.start, op.end, true)
+		case opZap, opPageout, opPageoutShared, opGuardInstall:
+			o.Zap(op.start, op.end, false)
+		case opMove:
+			var prot Prot
+			if it, ok := x.s.tree.Find(op.to); ok {
+				prot = it.Val.a.flags.Prot()
+			}
+			o.Move(op.start, op.to, op.end-op.start, prot)
+		}
+	}
+	for _, a := range x.fresh {
+		if a.sess&sessDropped == 0 {
+			o.Protect(a.start, a.end, a.flags.Prot())
+		}
+	}
+	for _, f := range x.saved {
+		if a := f.a; a.sess&sessDetached == 0 {
+			o.Protect(a.start, a.end, a.flags.Prot())
+		}
+	}
+}
+
+// TryLockArea is LockArea that never waits: in per-area mode the lockless
+// path only, in whole-space mode a try-lock of the space lock. It fills h
+// and reports true when it holds the area covering addr; false means the
+// caller must use LockArea (which also gives the right error for an
+// address with no area). It allocates nothing.
+func (s *Space) TryLockArea(addr uint64, h *Handle) bool {
+	if s.mode == PerArea {
+		a := s.lockAreaLockless(addr)
+		if a == nil {
+			return false
+		}
+		lockcheck.AreaRead(a, s)
+		*h = Handle{s: s, a: a}
+		return true
+	}
+	if !s.lock.TryRLock() {
+		return false
+	}
+	it, ok := s.tree.Find(addr)
+	if !ok || s.closing.Load() {
+		s.lock.RUnlock()
+		return false
+	}
+	*h = Handle{s: s, a: it.Val.a, spaceLocked: true}
+	return true
+}
+
+// DropPages drops the space's own pages of [start, end) under the held
+// lock, as MADV_DONTNEED on the per-area path does (adviseUnderAreaLock:
+// each slot emptied with a compare-and-swap, guard markers kept), without
+// telling the observer: for a caller mirroring a drop that has already
+// happened in the real memory. Precondition: h is held and [start, end)
+// (page-aligned) lies in its area.
+func (h *Handle) DropPages(start, end uint64) {
+	s := h.s
+	s.pt.Range((start-s.base)>>pageShift, (end-s.base)>>pageShift, func(_ uint64, slot *pagetable.Slot) {
+		for {
+			p := slot.Load()
+			if p == frames.None || p == frames.Guard {
+				return
+			}
+			if slot.CompareAndSwap(p, frames.None) {
+				if p.Ordinary() {
+					s.mem.Unmap(p)
+				}
+				return
+			}
+		}
+	})
+}
+
+// PageKind is what a slot holds, as Handle.ReadPage reports it.
+type PageKind uint8
+
+const (
+	PageNone  PageKind = iota // no page of its own: empty or the zero page
+	PageData                  // a page with data, copied out
+	PageGuard                 // a guard marker (accesses fault with SEGV_MAPERR)
+)
+
+// ReadPage copies the bytes of the page at addr into dst (PageSize bytes)
+// if the space holds a page with data there. It faults nothing in.
+// Precondition: h is held and addr lies in its area.
+func (h *Handle) ReadPage(addr uint64, dst []byte) PageKind {
+	s := h.s
+	slot := s.pt.Slot((addr - s.base) >> pageShift)
+	for {
+		p := slot.Load()
+		switch {
+		case p == frames.Guard:
+			return PageGuard
+		case !p.Ordinary(): // nothing, or the zero page
+			return PageNone
+		}
+		// Held and re-checked as a fault's read: a DONTNEED under
+		// the same read lock may free the frame meanwhile.
+		if !s.holdFrame(h.a, slot, p) {
+			continue
+		}
+		s.mem.Read(p, 0, dst[:PageSize])
+		s.mem.Unref(p)
+		return PageData
+	}
+}
+
+// Permits reports whether the area allows acc (the access check of
+// handle_mm_fault's callers: a write needs VM_WRITE, an exec VM_EXEC, a
+// read any of the three, as on x86-64).
+func (h *Handle) Permits(acc Access) bool { return h.a.flags.permits(acc) }

@@ -1,0 +1,188 @@
+package tree
+
+// Lockless lookups on the published tree (the part of lock_vma_under_rcu that
+// walks the maple tree under rcu_read_lock).
+//
+// The reader takes no lock and registers nowhere: it validates instead. Every
+// node has a seqcount that is odd whenever the node's contents may be changing
+// (from the commit that unlinks it, through its time on a free list, until the
+// commit that publishes it again as another node), and even while it is part of
+// a published version, whose nodes are never written. Nodes are reused only as
+// nodes of the same kind, so a pointer a reader holds always leads to a node,
+// possibly one that now holds something else.
+//
+// A reader walks down hand over hand (optimistic lock coupling): at each node it
+// reads the node's seq, then re-checks the seq of the node (or root) it came
+// from. The re-check proves the parent still had the version the reader used to
+// pick this child, so the child was still linked, and had not been refilled,
+// when its seq was read: a commit retires (makes odd) every node it unlinks,
+// parents included, before any of them can be reused, and a published parent
+// changes only by being unlinked. At the leaf the reader re-checks the leaf's
+// seq after copying the item. Any failed check restarts from the root. What a
+// successful walk returns is therefore what one published version held, a
+// version that was current at some moment during the call.
+
+// Find returns the item of the published tree with Start <= addr < End. It takes
+// no lock, allocates nothing and never blocks a writer; it retries when a
+// commit changed the nodes it walked.
+func (t *Tree[V]) Find(addr uint64) (Item[V], bool) {
+	for spins := 0; ; spins++ {
+		if it, ok, valid := t.find(addr); valid {
+			return it, ok
+		}
+		backoff(spins)
+	}
+}
+
+// find is one try of Find; valid is false when a re-check failed.
+func (t *Tree[V]) find(addr uint64) (it Item[V], found, valid bool) {
+	ts := t.seq.Load()
+	if ts&1 != 0 {
+		return
+	}
+	h := int(t.height.Load())
+	pseq, pv := &t.seq, ts
+	l := t.leaf.Load()
+	if h > 0 {
+		n := t.top.Load()
+		for {
+			if n == nil {
+				return
+			}
+			ns := n.seq.Load()
+			if ns&1 != 0 || pseq.Load() != pv {
+				return
+			}
+			i := upper(&n.start, clampInner(n.n.Load()), addr) - 1
+			if i < 0 || addr >= n.end[i].Load() {
+				return it, false, n.seq.Load() == ns
+			}
+			pseq, pv = &n.seq, ns
+			if h == 1 {
+				l = n.leaves[i].Load()
+				break
+			}
+			n = n.kids[i].Load()
+			h--
+		}
+	}
+	if l == nil {
+		// An empty tree (height 0), or a torn read of a refilled node.
+		return it, false, pseq.Load() == pv && h == 0
+	}
+	t.hook(hookReadLeaf)
+	ls := l.seq.Load()
+	if ls&1 != 0 || pseq.Load() != pv {
+		return
+	}
+	j := l.startUpper(clampLeaf(l.n.Load()), addr) - 1
+	if j < 0 {
+		return it, false, l.seq.Load() == ls
+	}
+	t.hook(hookReadItem)
+	it, ok := l.item(j)
+	if !ok || l.seq.Load() != ls {
+		return Item[V]{}, false, false
+	}
+	if addr >= it.End {
+		return Item[V]{}, false, true
+	}
+	return it, true, true
+}
+
+// First returns the first item of the published tree with End > from, and
+// Last the last one with Start < before; both as lockless as Find.
+func (t *Tree[V]) First(from uint64) (Item[V], bool) { return t.edge(from, true) }
+
+// Last: see First.
+func (t *Tree[V]) Last(before uint64) (Item[V], bool) { return t.edge(before, false) }
+
+func (t *Tree[V]) edge(key uint64, first bool) (Item[V], bool) {
+	for spins := 0; ; spins++ {
+		if it, ok, valid := t.edgeTry(key, first); valid {
+			return it, ok
+		}
+		backoff(spins)
+	}
+}
+
+func (t *Tree[V]) edgeTry(key uint64, first bool) (it Item[V], found, valid bool) {
+	ts := t.seq.Load()
+	if ts&1 != 0 {
+		return
+	}
+	h := int(t.height.Load())
+	pseq, pv := &t.seq, ts
+	l := t.leaf.Load()
+	if h > 0 {
+		n := t.top.Load()
+		for {
+			if n == nil {
+				return
+			}
+			ns := n.seq.Load()
+			if ns&1 != 0 || pseq.Load() != pv {
+				return
+			}
+			c := clampInner(n.n.Load())
+			var i int
+			if first {
+				i = upper(&n.end, c, key)
+			} else {
+				i = lower(&n.start, c, key) - 1
+			}
+			if i < 0 || i >= c {
+				return it, false, n.seq.Load() == ns
+			}
+			pseq, pv = &n.seq, ns
+			if h == 1 {
+				l = n.leaves[i].Load()
+				break
+			}
+			n = n.kids[i].Load()
+			h--
+		}
+	}
+	if l == nil {
+		return it, false, pseq.Load() == pv && h == 0
+	}
+	ls := l.seq.Load()
+	if ls&1 != 0 || pseq.Load() != pv {
+		return
+	}
+	c := clampLeaf(l.n.Load())
+	var j int
+	if first {
+		j = l.endUpper(c, key)
+	} else {
+		j = l.startLower(c, key) - 1
+	}
+	if j < 0 || j >= c {
+		return it, false, l.seq.Load() == ls
+	}
+	it, ok := l.item(j)
+	if !ok || l.seq.Load() != ls {
+		return Item[V]{}, false, false
+	}
+	return it, true, true
+}
+
+// hookPoint names a place where a test can stop a reader or the writer.
+type hookPoint int
+
+const (
+	hookPublish  hookPoint = iota // Commit: between the root's stores
+	hookRefill                    // a reused node half refilled
+	hookRetire                    // Commit: leaves retired, internal nodes not yet
+	hookReadLeaf                  // Find: leaf pointer loaded, its seq not yet
+	hookReadItem                  // Find: item found in the leaf, not yet copied
+)
+
+// hooks are the test failpoints; a nil Tree.hooks costs one load and branch.
+type hooks struct{ at func(hookPoint) }
+
+func (t *Tree[V]) hook(p hookPoint) {
+	if h := t.hooks; h != nil {
+		h.at(p)
+	}
+}

@@ -1,0 +1,234 @@
+// Package uffdclient is the faulting side used by vmspace's tests, demo and
+// benchmark: a process that maps memory, registers it with a userfaultfd,
+// hands the descriptor to a vmspace server with Firecracker's handshake
+// and then touches the memory with real loads and stores.
+//
+// A Go client may touch its registered memory from its goroutines: the
+// faults are served by another process, which does not depend on this
+// process's garbage collector. (A goroutine waiting in such a fault holds
+// its P and delays this process's stop-the-world until the server answers;
+// that is the Go trap seen from the client side, harmless while the
+// server lives in another process.)
+package uffdclient
+
+import (
+	"bufio"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmspace/vmspace/uffd"
+)
+
+// PageSize is the page size.
+const PageSize = 4096
+
+// Client is a registered memory region and its userfaultfd.
+type Client struct {
+	Mem  []byte
+	Addr uint64
+	Fd   int
+}
+
+// Features are the features the client asks for: the events through which
+// its own layout changes reach the server, poison for denied accesses,
+// move for the server's remaps.
+const Features = uffd.FeatureEventRemove | uffd.FeatureEventUnmap | uffd.FeatureEventRemap | uffd.FeaturePoison | uffd.FeatureMove
+
+// Open maps size bytes, opens a userfaultfd and registers the mapping.
+func Open(size int) (*Client, error) {
+	fd, _, err := uffd.Open(0, Features)
+	if err != nil {
+		fd, _, err = uffd.Open(uffd.UserModeOnly, Features)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("userfaultfd: %w", err)
+	}
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	addr := uint64(uintptr(unsafe.Pointer(&mem[0])))
+	if err := uffd.Register(fd, uintptr(addr), uintptr(size), uffd.RegisterMissing); err != nil {
+		unix.Close(fd)
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("register: %w", err)
+	}
+	return &Client{Mem: mem, Addr: addr, Fd: fd}, nil
+}
+
+// Handshake sends the region (contents at offset in the server's image)
+// and the descriptor on conn.
+func (c *Client) Handshake(conn *net.UnixConn, offset uint64) error {
+	return uffd.WriteHandshake(conn, []uffd.Mapping{{
+		BaseHostVirtAddr: c.Addr, Size: uint64(len(c.Mem)), Offset: offset, PageSize: PageSize,
+	}}, c.Fd)
+}
+
+// Page returns page i of the region.
+func (c *Client) Page(i int) []byte { return c.Mem[i*PageSize : (i+1)*PageSize] }
+
+// Touch reads page i with loads (real faults) and returns its FNV-1a
+// hash; ok is false if the access raised SIGBUS or SIGSEGV.
+func (c *Client) Touch(i int) (sum uint64, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	return Hash(c.Page(i)), true
+}
+
+// Store fills page i with b by stores (real write faults); false on a
+// signal.
+func (c *Client) Store(i int, b byte) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	p := c.Page(i)
+	for j := range p {
+		p[j] = b
+	}
+	return true
+}
+
+// Populate faults page i in with MADV_POPULATE_READ/WRITE and returns the
+// errno: 0, EHWPOISON (the access would get SIGBUS), EFAULT (SIGSEGV),
+// ENOMEM (nothing mapped).
+func (c *Client) Populate(i int, write bool) unix.Errno {
+	adv := unix.MADV_POPULATE_READ
+	if write {
+		adv = unix.MADV_POPULATE_WRITE
+	}
+	_, _, e := unix.Syscall(unix.SYS_MADVISE, uintptr(c.Addr)+uintptr(i*PageSize), PageSize, uintptr(adv))
+	return e
+}
+
+// Hash is the FNV-1a hash of p.
+func Hash(p []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(p)
+	return h.Sum64()
+}
+
+// EnvScript names the environment variable that makes a test binary (or
+// vmspace itself) run Script instead of its usual work: its value is
+// "PAGES" (the region size in pages); the socket is file descriptor 3, or
+// the path in EnvSocket.
+const EnvScript = "VMSPACE_UFFD_SCRIPT"
+
+// EnvSocket, if set, is the path of the server's socket, which the client
+// dials instead of using descriptor 3.
+const EnvSocket = "VMSPACE_UFFD_SOCKET"
+
+// ScriptMain runs the scripted client: it opens a region of pages pages,
+// sends the handshake on the socket at descriptor 3, then answers one line
+// per command read from r:
+//
+//	addr                 the region's address, in decimal
+//	touch I N            hashes of pages I..I+N-1 read by loads (hex, or "fault")
+//	store I B            fill page I with byte B by stores: "ok" or "fault"
+//	pop I r|w            MADV_POPULATE_READ/WRITE on page I: the errno number
+//	dontneed I N         MADV_DONTNEED on pages I..I+N-1: "ok" or the errno
+//	munmap I N           munmap of pages I..I+N-1
+//	mremap I N J         move pages I..I+N-1 to page J (MREMAP_FIXED)
+//	exit
+func ScriptMain(pages int, r io.Reader, w io.Writer) error {
+	c, err := Open(pages * PageSize)
+	if err != nil {
+		return err
+	}
+	var conn *net.UnixConn
+	if path := os.Getenv(EnvSocket); path != "" {
+		conn, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	} else {
+		var fc net.Conn
+		fc, err = net.FileConn(os.NewFile(3, "socket"))
+		if err == nil {
+			conn = fc.(*net.UnixConn)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.Handshake(conn, 0); err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) == 0 {
+			continue
+		}
+		arg := func(i int) int {
+			if i >= len(fs) {
+				return 0
+			}
+			n, _ := strconv.Atoi(fs[i])
+			return n
+		}
+		switch fs[0] {
+		case "addr":
+			fmt.Fprintln(bw, c.Addr)
+		case "touch":
+			var out []string
+			for i := arg(1); i < arg(1)+arg(2); i++ {
+				if h, ok := c.Touch(i); ok {
+					out = append(out, strconv.FormatUint(h, 16))
+				} else {
+					out = append(out, "fault")
+				}
+			}
+			fmt.Fprintln(bw, strings.Join(out, " "))
+		case "store":
+			if c.Store(arg(1), byte(arg(2))) {
+				fmt.Fprintln(bw, "ok")
+			} else {
+				fmt.Fprintln(bw, "fault")
+			}
+		case "pop":
+			fmt.Fprintln(bw, int(c.Populate(arg(1), len(fs) > 2 && fs[2] == "w")))
+		case "dontneed", "munmap", "mremap":
+			a := uintptr(c.Addr) + uintptr(arg(1)*PageSize)
+			n := uintptr(arg(2) * PageSize)
+			var e unix.Errno
+			switch fs[0] {
+			case "dontneed":
+				_, _, e = unix.Syscall(unix.SYS_MADVISE, a, n, unix.MADV_DONTNEED)
+			case "munmap":
+				_, _, e = unix.Syscall(unix.SYS_MUNMAP, a, n, 0)
+			case "mremap":
+				to := uintptr(c.Addr) + uintptr(arg(3)*PageSize)
+				_, _, e = unix.Syscall6(unix.SYS_MREMAP, a, n, n, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, to, 0)
+			}
+			if e != 0 {
+				fmt.Fprintln(bw, int(e))
+			} else {
+				fmt.Fprintln(bw, "ok")
+			}
+		case "exit":
+			bw.Flush()
+			return nil
+		default:
+			fmt.Fprintln(bw, "unknown command")
+		}
+		bw.Flush()
+	}
+	return sc.Err()
+}

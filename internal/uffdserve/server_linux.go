@@ -1,0 +1,277 @@
+// Package uffdserve is `vmspace serve`: a page-fault server for other
+// processes. Each client connects to a UNIX socket and sends Firecracker's
+// snapshot handshake (a JSON list of regions and its userfaultfd); the
+// server gives it a Space of its own with one area per region and serves
+// its faults from the memory image (package uffd) until the client exits
+// or the server stops. A bad client gets a one-line log and is dropped;
+// the others keep being served.
+package uffdserve
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmspace/vmspace"
+	"github.com/vmspace/vmspace/uffd"
+)
+
+// Server serves every client that connects to its listener.
+type Server struct {
+	ln      *net.UnixListener
+	image   *os.File
+	logf    func(format string, args ...any)
+	workers int
+	// BeforeFill is passed to each client's handler (tests).
+	beforeFill func(pid int, addr uint64)
+
+	mu struct {
+		sync.Mutex
+		clients map[*client]struct{}
+		closed  bool
+	}
+	wg sync.WaitGroup
+}
+
+// Config configures New.
+type Config struct {
+	Socket  string // path of the UNIX socket to listen on (removed first if stale)
+	Image   string // the memory image
+	Workers int    // fault-serving goroutines per client (default 1)
+	Logf    func(format string, args ...any)
+	// BeforeFill runs before each fill of client pid (tests).
+	BeforeFill func(pid int, addr uint64)
+}
+
+// client is one connected client.
+type client struct {
+	conn *net.UnixConn
+	pid  int
+	h    *uffd.Handler
+	sp   *vmspace.Space
+	ms   []uffd.Mapping
+}
+
+// HandshakeTimeout bounds the wait for a client's handshake.
+const HandshakeTimeout = 5 * time.Second
+
+// New opens the image and listens on the socket.
+func New(c Config) (*Server, error) {
+	img, err := os.Open(c.Image)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(c.Socket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(c.Socket)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.Socket, Net: "unix"})
+	if err != nil {
+		img.Close()
+		return nil, err
+	}
+	s := &Server{ln: ln, image: img, logf: c.Logf, workers: c.Workers, beforeFill: c.BeforeFill}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
+	s.mu.clients = map[*client]struct{}{}
+	return s, nil
+}
+
+// Serve accepts clients until Close; it returns nil after Close.
+func (s *Server) Serve() error {
+	for {
+		conn, err := s.ln.AcceptUnix()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.mu.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			return err
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveClient(conn)
+		}()
+	}
+}
+
+// Close stops accepting, drops every client (their handlers closed, their
+// spaces closed) and waits for all goroutines. Idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.closed = true
+	for c := range s.mu.clients {
+		c.h.Close()
+		c.conn.Close()
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+	s.wg.Wait()
+	s.image.Close()
+	return nil
+}
+
+// serveClient runs one client from handshake to goodbye.
+func (s *Server) serveClient(conn *net.UnixConn) {
+	defer conn.Close()
+	pid := peerPid(conn)
+	who := fmt.Sprintf("client pid %d", pid)
+	conn.SetReadDeadline(time.Now().Add(HandshakeTimeout))
+	ms, fd, err := uffd.ReadHandshake(conn)
+	if err != nil {
+		s.logf("%s dropped: %v", who, err)
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	c, err := s.attach(conn, pid, ms, fd)
+	if err != nil {
+		s.logf("%s dropped: %v", who, err)
+		return
+	}
+	s.logf("%s: serving %d regions", who, len(ms))
+	// The client says goodbye by closing the socket or exiting; either
+	// ends the handler (the pidfd, or Close below). Until then it may
+	// send plug requests.
+	done := make(chan struct{})
+	go func() {
+		s.plugRequests(c)
+		c.h.Close()
+		close(done)
+	}()
+	err = c.h.Serve()
+	c.h.Close()
+	conn.Close()
+	<-done
+	st := c.h.Stats()
+	c.sp.Close()
+	s.mu.Lock()
+	delete(s.mu.clients, c)
+	s.mu.Unlock()
+	reason := "closed"
+	if err != nil {
+		reason = err.Error()
+	}
+	s.logf("%s gone (%s): %d faults, %d copies, %d zero pages, %d poisoned, %d removes, %d unmaps, %d remaps",
+		who, reason, st.Faults, st.Copies, st.Zeropages, st.Poisons, st.Removes, st.Unmaps, st.Remaps)
+}
+
+// PlugRequest is the one message a client may send after the handshake
+// (vmspace's extension; Firecracker sends none): 16 bytes, the address and
+// length (little-endian uint64s) of a range the client has just mapped
+// again and registered, after munmapping it (memory hot-plug). The server
+// waits until the client's earlier events are mirrored, maps the range in
+// the client's space (read-write, zero-filled) and answers one byte: 0
+// done, 1 refused. Unplugging needs no message: the munmap's UNMAP event
+// says it.
+const PlugRequestSize = 16
+
+// plugRequests serves plug requests until the connection ends.
+func (s *Server) plugRequests(c *client) {
+	var b [PlugRequestSize]byte
+	for {
+		if _, err := io.ReadFull(c.conn, b[:]); err != nil {
+			return
+		}
+		addr, n := binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
+		c.h.Sync()
+		ans := byte(0)
+		if !c.inRegions(addr, n) {
+			ans = 1
+			s.logf("client pid %d: plug [%#x, +%#x) outside its regions refused", c.pid, addr, n)
+		} else if _, err := c.sp.Map(addr, n, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
+			ans = 1
+			s.logf("client pid %d: plug [%#x, +%#x): %v", c.pid, addr, n, err)
+		}
+		if _, err := c.conn.Write([]byte{ans}); err != nil {
+			return
+		}
+	}
+}
+
+func (c *client) inRegions(addr, n uint64) bool {
+	for _, m := range c.ms {
+		if addr >= m.BaseHostVirtAddr && addr+n <= m.BaseHostVirtAddr+m.Size && addr+n > addr {
+			return true
+		}
+	}
+	return false
+}
+
+// attach builds the client's space and handler.
+func (s *Server) attach(conn *net.UnixConn, pid int, ms []uffd.Mapping, fd int) (*client, error) {
+	sp, err := vmspace.New()
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	regions := make([]uffd.Region, len(ms))
+	rw := vmspace.ProtRead | vmspace.ProtWrite
+	for i, m := range ms {
+		if _, err := sp.Map(m.BaseHostVirtAddr, m.Size, rw, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
+			sp.Close()
+			unix.Close(fd)
+			return nil, fmt.Errorf("region %d [%#x, +%#x): %w", i, m.BaseHostVirtAddr, m.Size, err)
+		}
+		regions[i] = uffd.Region{Host: m.BaseHostVirtAddr, Size: m.Size, Base: m.BaseHostVirtAddr,
+			Source: s.image, SourceOff: int64(m.Offset)}
+	}
+	cfg := uffd.Config{Regions: regions, Workers: s.workers, Logf: s.logf, Pid: pid}
+	if pid > 0 {
+		if pfd, err := unix.PidfdOpen(pid, 0); err == nil {
+			cfg.Pidfd = pfd // the handler owns it from New on
+		}
+	}
+	if s.beforeFill != nil {
+		cfg.BeforeFill = func(addr uint64) { s.beforeFill(pid, addr) }
+	}
+	h, err := uffd.New(sp, fd, cfg)
+	if err != nil {
+		if cfg.Pidfd > 0 {
+			unix.Close(cfg.Pidfd)
+		}
+		sp.Close()
+		unix.Close(fd)
+		return nil, err
+	}
+	c := &client{conn: conn, pid: pid, h: h, sp: sp, ms: ms}
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		h.Close()
+		sp.Close()
+		return nil, errors.New("server closing")
+	}
+	s.mu.clients[c] = struct{}{}
+	s.mu.Unlock()
+	return c, nil
+}
+
+// peerPid returns the pid of the process at the other end of conn
+// (SO_PEERCRED), or 0.
+func peerPid(conn *net.UnixConn) int {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	pid := 0
+	raw.Control(func(fd uintptr) {
+		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+			pid = int(cred.Pid)
+		}
+	})
+	return pid
+}

@@ -1,0 +1,144 @@
+// Package uffd serves the page faults of real memory from a vmspace Space,
+// through Linux's userfaultfd. On other systems it builds, and New returns
+// ErrUnsupported.
+//
+// A Handler attaches one userfaultfd, registered (MISSING mode) over one or
+// more ranges of a process's memory, to a Space. Each range is a window
+// (Region): host address h shows space address Base+(h-Host). The space is
+// the authority for what exists there: which areas, with which protection,
+// and what a page holds before it is installed.
+//
+// # Faults
+//
+// A worker serves a fault under the read lock of the one area covering the
+// address (Space.LockArea: the per-area lock, or the space lock in
+// whole-space mode), so a layout change elsewhere does not stop it and a
+// change of this area waits for it. It checks the access against the area
+// and installs the page with UFFDIO_COPY or UFFDIO_ZEROPAGE. The page holds,
+// in this order: the bytes written through the space before the page was
+// first installed (Space.WriteAt; the space's own page), else the Region's
+// Source at the page's offset if the page was never dropped, else zeros.
+//
+// A denied access (no area, a guard region, a protection that forbids it,
+// a closed space) is answered with UFFDIO_POISON: the faulting thread gets
+// SIGBUS. Linux would send SIGSEGV; userfaultfd has no way to raise it for
+// a missing page. Where the window's memory is in the handler's own process
+// (Memory Local) the window's host protection is kept equal to the area's
+// (mprotect in the same write session, PROT_NONE where no area is), so the
+// kernel itself raises SIGSEGV (SEGV_ACCERR) on a present page and the
+// handler never sees those accesses.
+//
+// # One truth for contents
+//
+// A page has exactly one store at any time: before its first install, the
+// space (its own page if written through the space, else the image or
+// zero); from its install on, the host memory, and nothing else. The
+// handler never copies a page back: after install the space's copy (if
+// any) is dead and the image no longer speaks for the page (its bit is
+// cleared), so there is no second copy to disagree. Dropping the page (the
+// client's MADV_DONTNEED arriving as a REMOVE event, or the space's own
+// Advise/Unmap applied through Memory) ends the host copy, and the page
+// starts again from zeros, as anonymous memory does.
+//
+// Handler.ReadAt and Handler.WriteAt are the accessors that agree with the
+// process's own loads and stores at all times: they check the access
+// against the area, then read or write the window's memory itself
+// (process_vm_readv/writev; a page not yet installed is faulted in through
+// the handler on the way, so it comes from the same store a load would
+// see). Space.ReadAt and Space.WriteAt on window addresses reach only the
+// space's pre-install store: use them to seed pages before the first
+// touch, not afterwards (a known limit: making them coherent would need
+// the space's page table to point at host memory).
+//
+// # Layout changes
+//
+// The handler installs itself as the space's observer (internal mm.Observer):
+// every write session of the space (Map, Unmap, Protect, Advise, Remap)
+// tells it, at commit and with the areas concerned write-locked, which
+// ranges were zapped, moved and re-protected. The handler then forgets the
+// image for zapped pages, moves installed pages with UFFDIO_MOVE (and
+// installs an untouched image page at its new address, since the image does
+// not follow an address), and asks its Memory to zap and mprotect. Because
+// no fault on those areas can be served until the session ends, no stale
+// page is copied in after a drop.
+//
+// The client's own changes arrive as REMOVE (MADV_DONTNEED), UNMAP
+// (munmap, mmap over the range) and REMAP (mremap) events and are mirrored
+// into the space (Advise DontNeed, Unmap, Remap) by an applier goroutine,
+// in the order read. For a window in another process (Memory nil) the
+// space's own Unmap, Advise and Protect cannot reach pages already
+// installed (Linux has no remote MADV_DONTNEED: process_madvise refuses
+// it): change such windows from the client side, or give the handler a
+// Memory that asks the client to do it.
+//
+// # The kernel's protocol rules
+//
+//   - Every message is read as soon as it arrives by one reader goroutine
+//     that takes no space lock, so a thread blocked in an event (madvise,
+//     munmap, mremap wait until their event is read) never waits on a
+//     fault being served.
+//   - Events before faults: a fault is served only after every event read
+//     before it has been mirrored into the space.
+//   - EAGAIN from a fill (an event not yet read, mmap_changing): the worker
+//     waits until the events read so far are applied and retries.
+//   - EEXIST: the page is already there (another fault, or the client);
+//     the waiting threads are woken. ENOENT/ESRCH: the range or the process
+//     went away; the fault is dropped.
+//   - A partial copy is resumed from where it stopped.
+//   - A fault in a range the client removed is served after the REMOVE is
+//     mirrored, so it is zero-filled.
+//
+// # The Go trap
+//
+// A thread that faults on registered memory is in a CPU trap, not in a
+// system call: the runtime sees its goroutine running and cannot stop it
+// at a safe point. If such a goroutine lives in the handler's own process
+// and the fill needs the runtime to stop the world (a collection), the
+// collection waits for the fault and the fault for the handler: deadlock.
+// Measured (TestGoTrap, VMSPACE_UFFD_TRAP=1): a fault taken inside copy
+// (memmove, assembly without async preemption points) hangs the process;
+// a plain Go load does not, because the runtime's preemption signal
+// interrupts the wait (Linux waits interruptibly for a user-mode fault and
+// retries it) and the goroutine is preempted at the load; with
+// GODEBUG=asyncpreemptoff=1 the plain load hangs too. Relying on that is
+// fragile, so:
+//
+//   - May: serve memory of another process (pass the userfaultfd over a
+//     UNIX socket with SCM_RIGHTS, as Firecracker does: ReadHandshake,
+//     WriteHandshake); touch a window in this process only through system
+//     calls (MADV_POPULATE_READ/WRITE, read(2) into it, process_vm_readv),
+//     where a waiting goroutine is in a syscall and does not hold up the
+//     collector (TestLocalWindow runs a collection during every fill);
+//     read a page from Go after populating it while nothing can drop it.
+//   - May not: load or store from Go code in this process to a window page
+//     that may be missing (copy, append, the runtime and cgo code are the
+//     sure deadlocks); call Space methods from inside a Memory (it runs
+//     within a write session).
+//
+// A Go client process touching its own registered memory served by
+// another process is safe: its faults do not depend on its own runtime.
+//
+// # Lock order
+//
+// Space lock, then area locks (package internal/mm); the observer runs
+// below them and takes only the handler's small mutexes (self, mirroring,
+// readMu: held only by the reader between read(2) and sorting what it
+// read). The reader takes no space or area lock; the applier takes the
+// space lock through the Space's methods and holds no handler lock while
+// doing so; workers take one area read lock at a time and hold no handler
+// lock while holding it.
+//
+// # Shutdown
+//
+// Close stops the goroutines, detaches the handler from the space,
+// poisons every page of the windows that is not installed (UFFDIO_POISON,
+// page by page) and closes the descriptor: every thread waiting in a fault
+// is woken and gets SIGBUS, and so does every later access to a page that
+// was never installed; installed pages stay readable. (Closing the
+// descriptor alone wakes nobody while the client keeps its own copy of
+// it.) Without UFFD_FEATURE_POISON enabled by the client, waiting threads
+// stay blocked until the client closes its descriptor. Closing the space
+// first makes every later fault a SIGBUS too. Serve returns
+// ErrClientGone when the client's process exits (Config.Pidfd) or the
+// descriptor fails.
+package uffd

@@ -1,0 +1,206 @@
+package uffd
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmspace/vmspace"
+)
+
+// observer is the Handler seen as the space's mm.Observer. Its methods run
+// at commit of a write session (space lock held for writing, the areas
+// over the range write-locked): no worker can be serving a fault in the
+// range, since a worker serves only under the area's read lock.
+type observer Handler
+
+// spaceParts calls fn for every part of space range [start, end) that lies
+// in a window, with the matching host range.
+func (o *observer) spaceParts(start, end uint64, fn func(w *window, hlo, hhi uint64)) {
+	for _, w := range o.regions {
+		lo, hi := max(start, w.Base), min(end, w.Base+w.Size)
+		if lo < hi {
+			fn(w, w.Host+lo-w.Base, w.Host+hi-w.Base)
+		}
+	}
+}
+
+func (o *observer) Zap(start, end uint64, unmapped bool) {
+	h := (*Handler)(o)
+	o.spaceParts(start, end, func(w *window, lo, hi uint64) {
+		w.clearSrc((lo-w.Host)/pageSize, (hi-w.Host)/pageSize)
+		h.dropOverrides(lo, hi)
+		if h.mem == nil || h.isMirrored(lo, hi) {
+			return
+		}
+		h.self.Lock()
+		h.self.ranges = append(h.self.ranges, [2]uint64{lo, hi})
+		h.self.Unlock()
+		// The zap raises a REMOVE event and waits until the reader has
+		// read it; the reader takes no space lock, so it can.
+		if err := h.mem.Zap(lo, hi-lo); err != nil {
+			h.logf("uffd: zap [%#x, %#x): %v", lo, hi, err)
+		}
+		// The madvise returned once its events were read; wait until
+		// the reader has sorted them, then forget the range.
+		h.readMu.Lock()
+		h.readMu.Unlock()
+		h.self.Lock()
+		for i, r := range h.self.ranges {
+			if r == [2]uint64{lo, hi} {
+				h.self.ranges = append(h.self.ranges[:i], h.self.ranges[i+1:]...)
+				break
+			}
+		}
+		h.self.Unlock()
+		if unmapped {
+			// No area: a present page must not stay reachable. With
+			// PROT_NONE the kernel raises SIGSEGV (SEGV_ACCERR, where
+			// Linux would say SEGV_MAPERR) without asking us.
+			h.mem.Protect(lo, hi-lo, vmspace.ProtNone)
+		}
+	})
+}
+
+func (o *observer) Move(from, to, length uint64, prot vmspace.Prot) {
+	h := (*Handler)(o)
+	for off := uint64(0); off < length; off += pageSize {
+		fw, tw := h.spaceWindow(from+off), h.spaceWindow(to+off)
+		if fw == nil || tw == nil {
+			continue
+		}
+		fpg, tpg := (from+off-fw.Base)/pageSize, (to+off-tw.Base)/pageSize
+		fromSource := fw.srcBit(fpg)
+		fw.setSrc(fpg, false)
+		tw.setSrc(tpg, false)
+		src, dst := fw.Host+fpg*pageSize, tw.Host+tpg*pageSize
+		var err error = unix.ENOENT
+		if !h.isMirrored(min(src, dst), max(src, dst)+pageSize) {
+			if h.mem != nil {
+				// UFFDIO_MOVE wants the same protection on both
+				// sides; the protections proper follow in Protect.
+				h.mem.Protect(src, pageSize, prot)
+				h.mem.Protect(dst, pageSize, prot)
+			}
+			// The installed page moves with its area (UFFDIO_MOVE
+			// works on the client's memory from here). ENOENT: not
+			// installed.
+			_, err = uffdMove(h.fd, uintptr(dst), uintptr(src), pageSize)
+		}
+		if err == unix.ENOENT && fromSource {
+			// Not installed and still the image's: the image page
+			// does not follow the address, so install it at its new
+			// place now (EEXIST: the client's own mremap moved an
+			// installed page there).
+			err = h.installSource(fw, fpg, dst)
+			if err == unix.EAGAIN {
+				// An event is unread (mmap_changing): the kernel
+				// refuses fills now. Remember where the image page
+				// went; the fault on dst will read it from there.
+				h.setOverride(dst, fw.SourceOff+int64(fpg*pageSize), fw)
+				err = nil
+			}
+		}
+		if err != nil && err != unix.ENOENT && err != unix.EEXIST {
+			h.logf("uffd: move %#x -> %#x: %v", src, dst, err)
+		}
+	}
+}
+
+// installSource copies page pg of w's Source to host address dst.
+// Precondition: in a write session (observer), so no worker uses moveBuf.
+func (h *Handler) installSource(w *window, pg, dst uint64) error {
+	if h.moveBuf == nil {
+		h.moveBuf = alignedPage()
+	}
+	if _, err := w.Source.ReadAt(h.moveBuf, w.SourceOff+int64(pg*pageSize)); err != nil {
+		clear(h.moveBuf)
+	}
+	_, err := uffdCopy(h.fd, uintptr(dst), unsafe.Pointer(&h.moveBuf[0]), pageSize, copyModeDontWake)
+	return err
+}
+
+func (o *observer) Protect(start, end uint64, prot vmspace.Prot) {
+	h := (*Handler)(o)
+	if h.mem == nil {
+		return
+	}
+	o.spaceParts(start, end, func(w *window, lo, hi uint64) {
+		if h.isMirrored(lo, hi) {
+			return
+		}
+		if err := h.mem.Protect(lo, hi-lo, prot); err != nil {
+			h.logf("uffd: protect [%#x, %#x): %v", lo, hi, err)
+		}
+	})
+}
+
+// spaceWindow returns the window holding space address a.
+func (h *Handler) spaceWindow(a uint64) *window {
+	for _, w := range h.regions {
+		if a >= w.Base && a < w.Base+w.Size {
+			return w
+		}
+	}
+	return nil
+}
+
+// Local is the Memory of a window in this process. Its pages may be
+// touched only through system calls (MADV_POPULATE_READ/WRITE, read(2)
+// into them, process_vm_readv): see "The Go trap" in the package doc.
+type Local struct{}
+
+func (Local) Zap(addr, length uint64) error {
+	_, _, e := unix.Syscall(unix.SYS_MADVISE, uintptr(addr), uintptr(length), unix.MADV_DONTNEED)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func (Local) Protect(addr, length uint64, prot vmspace.Prot) error {
+	_, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(length), uintptr(prot))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// override says that the page at a host address holds page Off of the
+// Source of window W: an image page moved before its first touch, whose
+// install at the new place the kernel refused for the moment.
+type override struct {
+	w   *window
+	off int64
+}
+
+// setOverride records an override for host page dst. Called at commit.
+func (h *Handler) setOverride(dst uint64, off int64, w *window) {
+	h.overrides.Store(dst, override{w, off})
+	h.noverrides.Add(1)
+}
+
+// dropOverrides forgets the overrides in [lo, hi). Called at commit.
+func (h *Handler) dropOverrides(lo, hi uint64) {
+	if h.noverrides.Load() == 0 {
+		return
+	}
+	for a := lo; a < hi; a += pageSize {
+		if _, ok := h.overrides.LoadAndDelete(a); ok {
+			h.noverrides.Add(-1)
+		}
+	}
+}
+
+// lookupOverride returns the override of host page a, if any.
+// Precondition: the area over a is read-locked.
+func (h *Handler) lookupOverride(a uint64) (override, bool) {
+	if h.noverrides.Load() == 0 {
+		return override{}, false
+	}
+	v, ok := h.overrides.Load(a)
+	if !ok {
+		return override{}, false
+	}
+	return v.(override), true
+}

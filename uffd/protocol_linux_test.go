@@ -1,0 +1,81 @@
+package uffd_test
+
+import (
+	"bytes"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/vmspace/vmspace"
+	"github.com/vmspace/vmspace/uffd"
+)
+
+// TestEventsBeforeFaults: a fault read after an event is served only once
+// the event is mirrored. The applier is held back before mirroring, so a
+// handler that served the fault at once would install the wrong page: the
+// image's page 7 where the client's mremap moved page 6 (an UNMAP/REMAP
+// always goes through the applier), or the image where the client dropped
+// a page (a REMOVE is mirrored inline by the reader when it can be).
+func TestEventsBeforeFaults(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	uffd.SetTestHooks(func() { time.Sleep(50 * time.Millisecond) }, nil)
+	defer uffd.SetTestHooks(nil, nil)
+	const pages = 8
+	c := startClient(t, pages)
+	img := image(pages)
+	_, h, stop := serveRemote(t, c, img)
+	defer stop()
+	if got := c.do("dontneed 3 1"); got != "ok" {
+		t.Fatal(got)
+	}
+	if got := c.do("touch 3 1"); got != hashOf(make([]byte, vmspace.PageSize)) {
+		t.Fatalf("page dropped before its first touch: %q, want zeros (the fault was served before the REMOVE was mirrored)", got)
+	}
+	if got := c.do("mremap 6 1 7"); got != "ok" {
+		t.Fatal(got)
+	}
+	if got := c.do("touch 7 1"); got != hashOf(img[6*vmspace.PageSize:7*vmspace.PageSize]) {
+		t.Fatalf("page 7 after the client moved page 6 (never touched) there: %q, want the image's page 6 (the fault was served before the REMAP was mirrored?)", got)
+	}
+	if st := h.Stats(); st.Removes != 1 || st.Remaps != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestEAGAINRetried: fills that fail with EAGAIN (injected) are retried
+// after the events read so far are applied, and the thread gets its page.
+func TestEAGAINRetried(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var n atomic.Int32
+	uffd.SetTestHooks(nil, func() error {
+		if n.Add(1)%3 != 0 {
+			return unix.EAGAIN
+		}
+		return nil
+	})
+	defer uffd.SetTestHooks(nil, nil)
+	const pages = 8
+	c := startClient(t, pages)
+	img := image(pages)
+	_, h, stop := serveRemote(t, c, img)
+	defer stop()
+	var want []string
+	for i := range 4 {
+		want = append(want, hashOf(img[i*vmspace.PageSize:(i+1)*vmspace.PageSize]))
+	}
+	if got := c.do("touch 0 4"); got != string(bytes.Join(func() [][]byte {
+		var b [][]byte
+		for _, w := range want {
+			b = append(b, []byte(w))
+		}
+		return b
+	}(), []byte(" "))) {
+		t.Fatalf("touch 0 4 = %q, want the image's", got)
+	}
+	if st := h.Stats(); st.EAGAIN < 8 {
+		t.Fatalf("EAGAIN retries %d, want at least 8 (2 per page)", st.EAGAIN)
+	}
+}
