@@ -78,6 +78,7 @@ func fileObject(f File) (*shmObject, error) {
 	o.bytes.Store(size)
 	o.mu.pages = make(map[uint64]frames.Frame)
 	o.mu.spaces = make(map[weak.Pointer[Space]]struct{})
+	freeWithObject(o) // after Evict and the last mapping
 	if files.m == nil {
 		files.m = make(map[FileID]*shmObject)
 	}
