@@ -76,11 +76,11 @@ MUTATIONS = {
    "if old >= Limit {",
    "TryInc: a reader may increment a detached (0) area"),
  "m15-cow-no-slot-recheck": ("internal/mm/fault.go",
-   "\t\treturn slot.Load() == p\n|||ok := slot.Load() == p && p.Exclusive()",
-   "\t\treturn true\n|||ok := p.Exclusive()",
+   "!st.WasShared() && slot.Load() != p:|||ok := slot.Load() == p && s.mem.Exclusive(p)",
+   "!st.WasShared() && false:|||ok := s.mem.Exclusive(p)",
    "faultLocked (reusable): reuse an exclusive-looking page without re-checking its slot"),
  "m16-copy-install-unchecked": ("internal/mm/fault.go",
-   "ok := slot.Load() == p && p.Maps() > 1 && slot.CompareAndSwap(p, np)",
+   "ok := slot.Load() == p && s.mem.Maps(p) > 1 && slot.CompareAndSwap(p, np)",
    "ok := slot.Load() == p && slot.CompareAndSwap(p, np)",
    "installCopy: install a copy without checking that the page is still shared (the lost write)"),
  "m17-fork-parent-unlocked": ("internal/mm/fork.go",
@@ -111,6 +111,10 @@ MUTATIONS = {
    "\t\t\terr := s.faultLocked(a, addr, acc, false, fn)",
    "\t\t\terr := errRetry\n\t\t\tif a.shm == nil || a.shm.file == nil {\n\t\t\t\terr = s.faultLocked(a, addr, acc, false, fn)\n\t\t\t}",
    "access: file faults leave the area lock for the space lock"),
+ "m24-holdframe-no-slot-recheck": ("internal/mm/fault.go",
+   "\tif slot.Load() != f {\n\t\ts.mem.Unref(f)\n\t\treturn false\n\t}\n\treturn true\n}",
+   "\treturn true\n}",
+   "holdFrame: a reader that loaded a slot takes its frame reference without re-checking the slot (a freed and reused frame is touched)"),
 }
 
 # Write-lock sites (issue 11): each removes one x.lockArea before a change;
