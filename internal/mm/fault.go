@@ -66,14 +66,14 @@ func (s *Space) faultSpaceLocked(addr uint64, acc Access, fn func(f frames.Frame
 	if s.closing.Load() {
 		return ErrClosed, false
 	}
-	it, ok := s.tree.Find(addr)
+	v, ok := s.tree.FindVal(addr)
 	if !ok {
 		// find_vma: the first area above; a growsdown one may grow.
 		next, ok := s.tree.First(addr)
 		stack = ok && next.Val.flags&VMGrowsDown != 0
 		return &FaultError{Addr: addr, Access: acc, Code: MapErr}, stack
 	}
-	return s.faultLocked(it.Val.a, addr, acc, true, fn), false
+	return s.faultLocked(v.a, addr, acc, true, fn), false
 }
 
 // faultLocked does a fault's work on area a (handle_mm_fault). If fn is

@@ -57,12 +57,12 @@ func (a *Area) readUnlock(s *Space) { a.lock.Put(&s.lock) }
 func (s *Space) lockAreaLockless(addr uint64) *Area {
 	st := s.stats.at(addr)
 	for misses := 0; ; {
-		it, ok := s.tree.Find(addr)
+		v, ok := s.tree.FindVal(addr)
 		if !ok {
 			st.abort.Add(1)
 			return nil
 		}
-		a := it.Val.a
+		a := v.a
 		s.hook(HookAfterLookup, a)
 		switch a.tryReadLock(s) {
 		case readDetached:

@@ -78,6 +78,12 @@ func concurrentReaders(t *testing.T, pinned bool) {
 						errs <- "lockless Find missed an item that was never written"
 						return
 					}
+					slot := a &^ 63
+					if v, ok := tr.FindVal(a); ok && uint64(*v) > a ||
+						stable(slot) && a < slot+32 && (!ok || uint64(*v) != slot) {
+						errs <- "lockless FindVal returned a wrong item or missed a stable one"
+						return
+					}
 					if got, ok := tr.First(a); ok && (got.End <= a || got.Val != int(got.Start)) {
 						errs <- "lockless First returned an item ending too early"
 						return

@@ -67,29 +67,33 @@ func (t *Tree[V]) leafOf(addr uint64) *leaf[V] {
 // as another leaf. The reader's re-check of the parent must send it back to
 // the root (without it, the reader searches the wrong leaf and misses).
 func TestReaderStaleLeafReused(t *testing.T) {
-	tr := spread(t, 200)
-	const addr, far = 20*16 + 1, 180 * 16
-	tries := 0
-	tr.hooks = &hooks{at: func(p hookPoint) {
-		if p != hookReadLeaf {
-			return
-		}
-		if tries++; tries == 1 {
-			tr.hooks = nil // the writer below must not stop itself
-			reuseLeafOf(t, tr, addr, far)
+	for _, look := range lookups {
+		t.Run(look.name, func(t *testing.T) {
+			tr := spread(t, 200)
+			const addr, far = 20*16 + 1, 180 * 16
+			tries := 0
 			tr.hooks = &hooks{at: func(p hookPoint) {
-				if p == hookReadLeaf {
-					tries++
+				if p != hookReadLeaf {
+					return
+				}
+				if tries++; tries == 1 {
+					tr.hooks = nil // the writer below must not stop itself
+					reuseLeafOf(t, tr, addr, far)
+					tr.hooks = &hooks{at: func(p hookPoint) {
+						if p == hookReadLeaf {
+							tries++
+						}
+					}}
 				}
 			}}
-		}
-	}}
-	got, ok := tr.Find(addr)
-	if !ok || got.Start != 20*16 || got.Val != 20*16 {
-		t.Fatalf("Find(%#x) = %v %v, want the item at %#x", addr, got, ok, 20*16)
-	}
-	if tries < 2 {
-		t.Fatalf("the reader did not retry (%d tries)", tries)
+			val, ok := look.find(tr, addr)
+			if !ok || val != 20*16 {
+				t.Fatalf("%s(%#x) = %v %v, want the item at %#x", look.name, addr, val, ok, 20*16)
+			}
+			if tries < 2 {
+				t.Fatalf("the reader did not retry (%d tries)", tries)
+			}
+		})
 	}
 }
 
@@ -98,27 +102,31 @@ func TestReaderStaleLeafReused(t *testing.T) {
 // final re-check of the leaf's seq must catch it (without it, the reader
 // copies another range's item and misses).
 func TestReaderMidItemLeafReused(t *testing.T) {
-	tr := spread(t, 200)
-	const addr, far = 20*16 + 1, 180 * 16
-	tries := 0
-	var hk func(p hookPoint)
-	hk = func(p hookPoint) {
-		if p != hookReadItem {
-			return
-		}
-		if tries++; tries == 1 {
-			tr.hooks = nil
-			reuseLeafOf(t, tr, addr, far)
+	for _, look := range lookups {
+		t.Run(look.name, func(t *testing.T) {
+			tr := spread(t, 200)
+			const addr, far = 20*16 + 1, 180 * 16
+			tries := 0
+			var hk func(p hookPoint)
+			hk = func(p hookPoint) {
+				if p != hookReadItem {
+					return
+				}
+				if tries++; tries == 1 {
+					tr.hooks = nil
+					reuseLeafOf(t, tr, addr, far)
+					tr.hooks = &hooks{at: hk}
+				}
+			}
 			tr.hooks = &hooks{at: hk}
-		}
-	}
-	tr.hooks = &hooks{at: hk}
-	got, ok := tr.Find(addr)
-	if !ok || got.Start != 20*16 || got.Val != 20*16 {
-		t.Fatalf("Find(%#x) = %v %v, want the item at %#x", addr, got, ok, 20*16)
-	}
-	if tries < 2 {
-		t.Fatalf("the reader did not retry (%d tries)", tries)
+			val, ok := look.find(tr, addr)
+			if !ok || val != 20*16 {
+				t.Fatalf("%s(%#x) = %v %v, want the item at %#x", look.name, addr, val, ok, 20*16)
+			}
+			if tries < 2 {
+				t.Fatalf("the reader did not retry (%d tries)", tries)
+			}
+		})
 	}
 }
 
@@ -305,4 +313,24 @@ func TestReaderMidRetire(t *testing.T) {
 	if fired != 1 {
 		t.Fatalf("hook fired %d times", fired)
 	}
+}
+
+// lookups are the two lockless point lookups, Find and FindVal (the fault
+// path's), as "the value covering addr"; every forced interleaving of a
+// reader runs against both.
+var lookups = []struct {
+	name string
+	find func(tr *Tree[int], addr uint64) (int, bool)
+}{
+	{"Find", func(tr *Tree[int], addr uint64) (int, bool) {
+		it, ok := tr.Find(addr)
+		return it.Val, ok
+	}},
+	{"FindVal", func(tr *Tree[int], addr uint64) (int, bool) {
+		v, ok := tr.FindVal(addr)
+		if !ok {
+			return 0, false
+		}
+		return *v, true
+	}},
 }
