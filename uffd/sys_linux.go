@@ -63,11 +63,6 @@ const (
 	msgSize = 32 // sizeof(struct uffd_msg)
 )
 
-// The features the package asks for. Missing-page faults need nothing;
-// REMOVE/UNMAP/REMAP events are how the client's own layout changes reach
-// the space.
-const wantFeatures = FeatureEventRemove | FeatureEventUnmap | FeatureEventRemap
-
 // Open creates a userfaultfd in this process (userfaultfd(2)) with flags
 // (O_CLOEXEC|O_NONBLOCK are always added; pass UserModeOnly where
 // vm.unprivileged_userfaultfd is 0 and the caller lacks CAP_SYS_PTRACE)
