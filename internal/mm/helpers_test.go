@@ -29,6 +29,13 @@ func newSpace(t testing.TB, mode LockMode, recycle bool, hooks *Hooks) *Space {
 	t.Helper()
 	c := DefaultConfig()
 	c.Mode, c.Recycle, c.Hooks = mode, recycle, hooks
+	return newSpaceWith(t, c)
+}
+
+// newSpaceWith returns a space made with c, closed at the end of the test
+// with its invariants checked.
+func newSpaceWith(t testing.TB, c Config) *Space {
+	t.Helper()
 	s, err := New(c)
 	if err != nil {
 		t.Fatal(err)

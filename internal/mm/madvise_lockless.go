@@ -70,6 +70,15 @@ func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, e
 		})
 		return true, nil
 	}
+	s.zapUnderAreaLock(lo, hi)
+	return true, nil
+}
+
+// zapUnderAreaLock empties the slots of pages [lo, hi), keeping guard
+// markers, with a compare-and-swap per slot, since faults under the same
+// area read lock may install pages beside it (zap_page_range_single under
+// the per-VMA lock). Precondition: the area over the range is read-locked.
+func (s *Space) zapUnderAreaLock(lo, hi uint64) {
 	s.pt.Range(lo, hi, func(_ uint64, slot *pagetable.Slot) {
 		for {
 			p := slot.Load()
@@ -84,5 +93,4 @@ func (s *Space) adviseUnderAreaLock(start, end uint64, adv Advice) (done bool, e
 			}
 		}
 	})
-	return true, nil
 }

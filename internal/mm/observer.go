@@ -4,7 +4,6 @@ import (
 	"syscall"
 
 	"github.com/vmspace/vmspace/internal/frames"
-	"github.com/vmspace/vmspace/internal/pagetable"
 
 	"github.com/vmspace/vmspace/internal/lockcheck"
 )
@@ -114,20 +113,7 @@ func (s *Space) TryLockArea(addr uint64, h *Handle) bool {
 // (page-aligned) lies in its area.
 func (h *Handle) DropPages(start, end uint64) {
 	s := h.s
-	s.pt.Range((start-s.base)>>pageShift, (end-s.base)>>pageShift, func(_ uint64, slot *pagetable.Slot) {
-		for {
-			p := slot.Load()
-			if p == frames.None || p == frames.Guard {
-				return
-			}
-			if slot.CompareAndSwap(p, frames.None) {
-				if p.Ordinary() {
-					s.mem.Unmap(p)
-				}
-				return
-			}
-		}
-	})
+	s.zapUnderAreaLock((start-s.base)>>pageShift, (end-s.base)>>pageShift)
 }
 
 // PageKind is what a slot holds, as Handle.ReadPage reports it.

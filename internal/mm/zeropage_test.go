@@ -11,17 +11,7 @@ func newSpaceNoZero(t *testing.T, mode LockMode, rec bool) *Space {
 	t.Helper()
 	c := DefaultConfig()
 	c.Mode, c.Recycle, c.NoZeroPage = mode, rec, true
-	s, err := New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.CheckInvariants(true); err != nil {
-			t.Errorf("invariants at the end: %v", err)
-		}
-		s.Close()
-	})
-	return s
+	return newSpaceWith(t, c)
 }
 
 // slotAt returns what the page-table slot of addr holds.

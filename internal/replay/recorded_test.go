@@ -34,13 +34,7 @@ func TestRecordedAnswersAreTheKernels(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := runKernelErr(t, string(in))
-				if errors.Is(err, kernel.ErrNoBrk) {
-					t.Skip("the script's heap needs this process's break, which is not free here (a -race build's glibc uses it)")
-				}
-				if err != nil {
-					t.Fatalf("the kernel engine refused a call: %v", err)
-				}
+				got := kernelTranscript(t, string(in))
 				if g := strings.Join(got, "\n") + "\n"; g != string(want) {
 					t.Errorf("the kernel answers differently from the recorded .out:\n%s", diff(string(want), g))
 				}
@@ -64,13 +58,7 @@ func TestScriptsOnLiveKernel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := runKernelErr(t, string(in))
-				if errors.Is(err, kernel.ErrNoBrk) {
-					t.Skip("the script's heap needs this process's break, which is not free here (a -race build's glibc uses it)")
-				}
-				if err != nil {
-					t.Fatalf("the kernel engine refused a call: %v", err)
-				}
+				want := kernelTranscript(t, string(in))
 				o := HostOptions(h)
 				o.Recycle = true
 				got, execOnly := runSpaceWith(t, string(in), o)
@@ -82,4 +70,19 @@ func TestScriptsOnLiveKernel(t *testing.T) {
 			})
 		}
 	}
+}
+
+// kernelTranscript runs a recorded script on this machine's kernel. It
+// skips a script whose heap needs this process's break when that is not
+// free, and fails if the engine refuses a call.
+func kernelTranscript(t *testing.T, src string) []string {
+	t.Helper()
+	out, err := runKernelErr(t, src)
+	if errors.Is(err, kernel.ErrNoBrk) {
+		t.Skip("the script's heap needs this process's break, which is not free here (a -race build's glibc uses it)")
+	}
+	if err != nil {
+		t.Fatalf("the kernel engine refused a call: %v", err)
+	}
+	return out
 }
