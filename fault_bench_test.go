@@ -1,6 +1,7 @@
 package vmspace_test
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/vmspace/vmspace"
@@ -13,6 +14,11 @@ import (
 //	new      a write fault that makes a zero-filled page present (one
 //	         allocation: the page)
 //	hole     a fault on an address no area covers (SEGV_MAPERR)
+//	present-scattered  a read fault on a present page (the zero page),
+//	         each in another of the n areas, in a shuffled order: the
+//	         lookup hint (internal/mm, lookup.go) misses nearly every
+//	         time, so this is the tree walk's cost plus the hint's store,
+//	         where present is a hint hit
 func BenchmarkFault(b *testing.B) {
 	b.Run("present", func(b *testing.B) {
 		eachSize(b, func(b *testing.B, n int) {
@@ -22,6 +28,30 @@ func BenchmarkFault(b *testing.B) {
 				for b.Loop() {
 					if err := f.s.Fault(f.mid, vmspace.Write); err != nil {
 						b.Fatal(err)
+					}
+				}
+			})
+		})
+	})
+	b.Run("present-scattered", func(b *testing.B) {
+		eachSize(b, func(b *testing.B, n int) {
+			eachConfig(b, n, func(b *testing.B, f *fixture) {
+				addrs := make([]uint64, f.n)
+				for i, j := range rand.New(rand.NewPCG(1, 2)).Perm(f.n) {
+					addrs[i] = areaStart(j)
+					if err := f.s.Fault(addrs[i], vmspace.Read); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportAllocs()
+				defer reportCPU(b, processCPU())
+				i := 0
+				for b.Loop() {
+					if err := f.s.Fault(addrs[i], vmspace.Read); err != nil {
+						b.Fatal(err)
+					}
+					if i++; i == len(addrs) {
+						i = 0
 					}
 				}
 			})

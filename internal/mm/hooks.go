@@ -43,6 +43,10 @@ const (
 	// HookAfterCommit: a writer published the new tree; freed areas are
 	// freed, the session has not ended.
 	HookAfterCommit
+	// HookAfterHint: a fault took an area from the lookup hint
+	// (lookup.go) and holds no lock yet: the hint's counterpart of
+	// HookAfterLookup.
+	HookAfterHint
 	numHookPoints
 )
 

@@ -1,5 +1,7 @@
 package mm
 
+import "sync/atomic"
+
 // readResult is the outcome of tryReadLock.
 type readResult uint8
 
@@ -51,10 +53,58 @@ func (a *Area) tryReadLock(s *Space) readResult {
 // readUnlock releases a read lock taken by tryReadLock (vma_end_read).
 func (a *Area) readUnlock(s *Space) { a.lock.Put(&s.lock) }
 
+// lookupHint remembers, per 2 MiB bucket of addresses, the area the last
+// lockless lookup in that bucket locked. It is only a hint: an area from it
+// goes through the same try-lock and validation as one from the tree (same
+// space, attached, address inside), which hold for any stale pointer, since
+// a lookup in the tree can be just as stale by the time it locks (areas are
+// recycled at once). The kernel kept a per-thread cache of recent areas
+// (vmacache) until the maple tree made lookups cheap enough; here the cost
+// is not the walk but its cache misses: a writer publishing unrelated
+// changes replaces the root and top nodes every commit, so each walk after
+// a commit misses on lines another core wrote. A hit touches only the
+// slot, the area and the space's sequence.
+//
+// Slots are written by readers after a tree lookup and never by writers: a
+// stale slot costs one failed try-lock (or one foreign reference, dropped
+// on behalf of the other space as in tryReadLock) and then a tree walk.
+// A stale slot also keeps a freed area from the collector until the slot
+// is overwritten, which is harmless: areas are recycled, never unmapped.
+type lookupHint struct {
+	slot [hintSlots]atomic.Pointer[Area] // read and written locklessly
+}
+
+const (
+	hintSlots = 16
+	hintShift = 21 // 2 MiB buckets: the span of one page-table leaf
+)
+
+func (h *lookupHint) at(addr uint64) *atomic.Pointer[Area] {
+	return &h.slot[(addr>>hintShift)&(hintSlots-1)]
+}
+
 // lockAreaLockless finds the area covering addr and read-locks it without
 // taking the space lock (lock_vma_under_rcu). It returns nil if the caller
 // must fall back to the space lock; the counters say why.
 func (s *Space) lockAreaLockless(addr uint64) *Area {
+	if a := s.hint.at(addr).Load(); a != nil {
+		s.hook(HookAfterHint, a)
+		if a.tryReadLock(s) == readLocked {
+			if addr >= a.start && addr < a.end {
+				s.hook(HookReadLocked, a)
+				return a
+			}
+			a.readUnlock(s)
+		}
+	}
+	return s.lockAreaLookup(addr)
+}
+
+// lockAreaLookup is lockAreaLockless when the hint did not serve: the
+// lookup in the tree, outlined so the hint's path stays small.
+//
+//go:noinline
+func (s *Space) lockAreaLookup(addr uint64) *Area {
 	st := s.stats.at(addr)
 	for misses := 0; ; {
 		v, ok := s.tree.FindVal(addr)
@@ -85,6 +135,7 @@ func (s *Space) lockAreaLockless(addr uint64) *Area {
 			return nil
 		}
 		s.hook(HookReadLocked, a)
+		s.hint.at(addr).Store(a)
 		return a
 	}
 }

@@ -58,14 +58,12 @@ func (t *Tree[V]) FindVal(addr uint64) (*V, bool) {
 // shared lines save.
 func (t *Tree[V]) findVal(addr uint64) (v *V, valid bool) {
 	ts := t.seq.Load()
-	if ts&1 != 0 {
-		return nil, false
-	}
-	h := int(t.height.Load())
+	rc := &t.copy[ts&1]
+	h := int(rc.height.Load())
 	pseq, pv := &t.seq, ts
-	l := t.leaf.Load()
+	l := rc.leaf.Load()
 	if h > 0 {
-		n := t.top.Load()
+		n := rc.top.Load()
 		for {
 			if n == nil {
 				return nil, false
@@ -114,14 +112,12 @@ func (t *Tree[V]) findVal(addr uint64) (v *V, valid bool) {
 // find is one try of Find; valid is false when a re-check failed.
 func (t *Tree[V]) find(addr uint64) (it Item[V], found, valid bool) {
 	ts := t.seq.Load()
-	if ts&1 != 0 {
-		return
-	}
-	h := int(t.height.Load())
+	rc := &t.copy[ts&1]
+	h := int(rc.height.Load())
 	pseq, pv := &t.seq, ts
-	l := t.leaf.Load()
+	l := rc.leaf.Load()
 	if h > 0 {
-		n := t.top.Load()
+		n := rc.top.Load()
 		for {
 			if n == nil {
 				return
@@ -185,14 +181,12 @@ func (t *Tree[V]) edge(key uint64, first bool) (Item[V], bool) {
 
 func (t *Tree[V]) edgeTry(key uint64, first bool) (it Item[V], found, valid bool) {
 	ts := t.seq.Load()
-	if ts&1 != 0 {
-		return
-	}
-	h := int(t.height.Load())
+	rc := &t.copy[ts&1]
+	h := int(rc.height.Load())
 	pseq, pv := &t.seq, ts
-	l := t.leaf.Load()
+	l := rc.leaf.Load()
 	if h > 0 {
-		n := t.top.Load()
+		n := rc.top.Load()
 		for {
 			if n == nil {
 				return
@@ -248,11 +242,12 @@ func (t *Tree[V]) edgeTry(key uint64, first bool) (it Item[V], found, valid bool
 type hookPoint int
 
 const (
-	hookPublish  hookPoint = iota // Commit: between the root's stores
-	hookRefill                    // a reused node half refilled
-	hookRetire                    // Commit: leaves retired, internal nodes not yet
-	hookReadLeaf                  // Find: leaf pointer loaded, its seq not yet
-	hookReadItem                  // Find: item found in the leaf, not yet copied
+	hookPublish       hookPoint = iota // Commit: copy 0 of the root written, sequence odd
+	hookPublishSecond                  // Commit: sequence even, copy 1 written
+	hookRefill                         // a reused node half refilled
+	hookRetire                         // Commit: leaves retired, internal nodes not yet
+	hookReadLeaf                       // Find: leaf pointer loaded, its seq not yet
+	hookReadItem                       // Find: item found in the leaf, not yet copied
 )
 
 // hooks are the test failpoints; a nil Tree.hooks costs one load and branch.

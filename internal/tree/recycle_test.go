@@ -183,10 +183,14 @@ func TestReaderMidRefill(t *testing.T) {
 	}
 }
 
-// TestReaderMidPublish stops Commit between the stores of the root (the leaf
-// root is cleared, the new internal root not yet stored, the height still 0)
-// and runs a reader there: it must see the odd root seqcount and retry, not
-// report an empty tree.
+// TestReaderMidPublish stops Commit inside each half of the latch write (the
+// new root in copy 0 with the sequence odd; then the sequence even with copy 1
+// rewritten) and runs readers there. Commit grows the tree from one leaf to
+// two levels, so a reader that mixed the copies' fields would see a torn root.
+// Each reader must succeed at once, without a retry (the latch means readers
+// never wait for a writer), and see the old root in the first half and the
+// new one in the second. Writing the copy the readers use (publish storing
+// into copy[1] first) fails it.
 func TestReaderMidPublish(t *testing.T) {
 	items := make([]Item[int], leafMax)
 	for i := range items {
@@ -196,17 +200,29 @@ func TestReaderMidPublish(t *testing.T) {
 	if tr.loadRoot().height != 0 {
 		t.Fatal("want a one-leaf tree")
 	}
-	var fired bool
+	fired := map[hookPoint]bool{}
 	tr.hooks = &hooks{at: func(p hookPoint) {
-		if p != hookPublish {
+		var wantHeight int
+		switch p {
+		case hookPublish:
+			wantHeight = 0
+		case hookPublishSecond:
+			wantHeight = 1
+		default:
 			return
 		}
-		fired = true
-		if it, ok, valid := tr.find(5*16 + 1); valid && (!ok || it.Start != 5*16) {
-			t.Errorf("mid-publish Find = %v %v (valid): a torn root", it, ok)
+		fired[p] = true
+		if h := tr.loadRoot().height; h != wantHeight {
+			t.Errorf("hook %d: readers see height %d, want %d", p, h, wantHeight)
 		}
-		if it, ok, valid := tr.edgeTry(5*16+9, true); valid && (!ok || it.Start != 6*16) {
-			t.Errorf("mid-publish First = %v %v (valid): a torn root", it, ok)
+		if it, ok, valid := tr.find(5*16 + 1); !valid || !ok || it.Start != 5*16 {
+			t.Errorf("hook %d: Find = %v %v valid=%v: a torn root or a wait", p, it, ok, valid)
+		}
+		if v, valid := tr.findVal(5*16 + 1); !valid || v == nil || *v != items[5].Val {
+			t.Errorf("hook %d: FindVal = %v valid=%v: a torn root or a wait", p, v, valid)
+		}
+		if it, ok, valid := tr.edgeTry(5*16+9, true); !valid || !ok || it.Start != 6*16 {
+			t.Errorf("hook %d: First = %v %v valid=%v: a torn root or a wait", p, it, ok, valid)
 		}
 	}}
 	x := tr.Txn()
@@ -214,8 +230,8 @@ func TestReaderMidPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.Commit() // the leaf splits: height 0 -> 1
-	if !fired || tr.loadRoot().height != 1 {
-		t.Fatal("the commit did not grow the tree through the hook")
+	if !fired[hookPublish] || !fired[hookPublishSecond] || tr.loadRoot().height != 1 {
+		t.Fatal("the commit did not grow the tree through the hooks")
 	}
 }
 
