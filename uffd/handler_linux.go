@@ -36,7 +36,9 @@ type Handler struct {
 	workers int
 
 	beforeFill func(addr uint64)
-	measureCPU bool
+	// injectEAGAIN is Config.InjectEAGAIN (tests and torture).
+	injectEAGAIN func(addr uint64) bool
+	measureCPU   bool
 	// cpu holds each goroutine's thread CPU time so far (MeasureCPU):
 	// slot 0 the reader, 1 the applier, 2.. the workers.
 	cpu []atomic.Int64
@@ -66,10 +68,14 @@ type Handler struct {
 
 	// mirroring is the host range of the client event being mirrored:
 	// the client's kernel already changed that memory, so the observer
-	// leaves it alone (it only updates the handler's own state).
+	// leaves it alone (it only updates the handler's own state). tid is
+	// the applier's thread: only the applier's own write sessions are
+	// the mirror; another session over the range at the same time (the
+	// space's user, from another goroutine) must still reach the memory.
 	mirroring struct {
 		sync.Mutex
 		lo, hi uint64
+		tid    int
 	}
 
 	// overrides maps host page addresses to the image pages they hold
@@ -174,7 +180,7 @@ func New(space *vmspace.Space, fd int, cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{sp: space, ms: mmaccess.Unwrap(space), fd: fd, mem: cfg.Memory,
-		logf: cfg.Logf, pidfd: -1, beforeFill: cfg.BeforeFill, measureCPU: cfg.MeasureCPU, pid: cfg.Pid, workers: cfg.Workers, served: make(chan struct{})}
+		logf: cfg.Logf, pidfd: -1, beforeFill: cfg.BeforeFill, injectEAGAIN: cfg.InjectEAGAIN, measureCPU: cfg.MeasureCPU, pid: cfg.Pid, workers: cfg.Workers, served: make(chan struct{})}
 	if cfg.Pidfd > 0 {
 		h.pidfd = cfg.Pidfd
 	}
@@ -384,6 +390,12 @@ func (h *Handler) access(p []byte, addr uint64, write bool) (int, error) {
 // and wants to map it again asks for the new area after Sync, so that the
 // mirrored munmap cannot remove it.
 func (h *Handler) Sync() {
+	// The client's munmap or mremap returns once the kernel handed its
+	// event to read(2), which may be before the reader has queued it:
+	// wait for the reader's batch (readMu spans read and sorting) first,
+	// or the event would be mirrored after what the caller does next.
+	h.readMu.Lock()
+	h.readMu.Unlock() //lint:ignore SA2001 the empty section is the wait for the reader's batch
 	h.q.Lock()
 	defer h.q.Unlock()
 	read := h.q.read
@@ -551,11 +563,12 @@ func (h *Handler) serveInline(buf []byte, hd *mm.Handle) {
 }
 
 // isMirrored reports whether host range [lo, hi) lies in the client
-// event being mirrored.
+// event being mirrored and the caller is the write session mirroring it
+// (the applier's thread; sessions run on their caller's goroutine).
 func (h *Handler) isMirrored(lo, hi uint64) bool {
 	h.mirroring.Lock()
 	defer h.mirroring.Unlock()
-	return lo >= h.mirroring.lo && hi <= h.mirroring.hi
+	return lo >= h.mirroring.lo && hi <= h.mirroring.hi && h.mirroring.tid == unix.Gettid()
 }
 
 // isSelf reports whether [start, end) lies in a range the handler is
@@ -575,10 +588,9 @@ func (h *Handler) isSelf(start, end uint64) bool {
 // order the kernel reported them.
 func (h *Handler) applier() {
 	defer h.wg.Done()
-	if h.measureCPU {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
+	// Locked, so that its thread id names its write sessions (mirroring).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for {
 		h.noteCPU(1)
 		h.q.Lock()
@@ -610,7 +622,7 @@ func (h *Handler) mirror(m msg) {
 		lo, hi = min(m.a, m.b), max(m.a, m.b)+m.c
 	}
 	h.mirroring.Lock()
-	h.mirroring.lo, h.mirroring.hi = lo, hi
+	h.mirroring.lo, h.mirroring.hi, h.mirroring.tid = lo, hi, unix.Gettid()
 	h.mirroring.Unlock()
 	defer func() {
 		h.mirroring.Lock()
@@ -735,7 +747,7 @@ func (h *Handler) serveFaultWith(f fault, buf []byte, hd *mm.Handle) (done, retr
 		var err error
 		if ha, err = h.ms.LockArea(sa); err != nil {
 			// No area (SEGV_MAPERR in Linux), or the space is closed.
-			h.poison(f.addr)
+			h.deny(f.addr)
 			return true, false
 		}
 	} else if !h.ms.TryLockArea(sa, hd) {
@@ -753,11 +765,14 @@ func (h *Handler) fillLocked(f fault, w *window, pg, sa uint64, ha *mm.Handle, b
 		acc = vmspace.Write
 	}
 	if !ha.Permits(acc) {
-		h.poison(f.addr)
+		h.deny(f.addr)
 		return false
 	}
 	if h.beforeFill != nil {
 		h.beforeFill(f.addr)
+	}
+	if h.injectEAGAIN != nil && h.injectEAGAIN(f.addr) {
+		return h.fillResult(f.addr, 0, unix.EAGAIN)
 	}
 	if testFillErr != nil {
 		if err := testFillErr(); err != nil {
@@ -845,6 +860,25 @@ func (h *Handler) fillResult(addr, n uint64, err error) (retry bool) {
 	h.logf("uffd: fill %#x: %v (%d bytes done)", addr, err, n)
 	uffdWake(h.fd, uintptr(addr), pageSize)
 	return false
+}
+
+// deny answers an access the space refuses. With a Memory, the host
+// protection is the area's (PROT_NONE where no area is, set in the write
+// session that changed it), so such a fault reaches the handler only if
+// it was raised before that session: the waiting thread is woken and its
+// retry meets the host protection (SIGSEGV, as Linux sends), or, if the
+// range was mapped again since, faults again and is served. Poisoning it
+// instead would outlive a later Map: the fault message may be stale (its
+// thread was woken by another fill of the page and went on), and the
+// poison would then sit on a page nobody was waiting for (found by
+// `vmspace torture --uffd`). Without a Memory, poison.
+func (h *Handler) deny(addr uint64) {
+	if h.mem == nil {
+		h.poison(addr)
+		return
+	}
+	h.stats.gone.Add(1)
+	uffdWake(h.fd, uintptr(addr), pageSize)
 }
 
 // poison answers a denied access: the faulting thread gets SIGBUS

@@ -62,6 +62,12 @@ type Config struct {
 	// host address and the area read-locked: a hook for tests (a client
 	// killed in the middle of a fault) and tracing.
 	BeforeFill func(addr uint64)
+	// InjectEAGAIN, if set, is asked before each fill (area read-locked,
+	// access checked); when it returns true the fill is not tried and the
+	// worker takes the kernel's EAGAIN instead (as when an event is
+	// unread, mmap_changing), so the real retry path runs. For tests and
+	// `vmspace torture --uffd` only: it costs a retry per injection.
+	InjectEAGAIN func(addr uint64) bool
 	// Logf receives one line per anomaly (nil: discarded).
 	Logf func(format string, args ...any)
 }
