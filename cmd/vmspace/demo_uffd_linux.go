@@ -11,11 +11,19 @@ import (
 
 	"github.com/vmspace/vmspace/internal/uffdclient"
 	"github.com/vmspace/vmspace/internal/uffdserve"
+	"github.com/vmspace/vmspace/internal/uffdtorture"
 )
 
 // clientMain runs this process as a uffd client when the environment asks
 // for it, and reports whether it did.
 func clientMain() bool {
+	if spec := os.Getenv(uffdtorture.EnvClient); spec != "" {
+		if err := uffdtorture.ClientMain(spec, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "uffd torture client:", err)
+			os.Exit(1)
+		}
+		return true
+	}
 	spec := os.Getenv(uffdclient.EnvDemo)
 	if spec == "" {
 		return benchClientMain()

@@ -8,6 +8,7 @@
 //	vmspace replay [--kernel]    run an oracle script from standard input
 //	vmspace bench [flags]        page faults under layout churn, engines side by side
 //	vmspace torture [flags]      random concurrent operations with invariant checks
+//	vmspace torture --uffd       real faults of several client processes, drops racing them, injected EAGAIN
 //	vmspace shadow -- CMD ...    run CMD under ptrace, mirroring its layout calls into vmspace
 package main
 

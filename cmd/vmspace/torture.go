@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/vmspace/vmspace/internal/torture"
+	"github.com/vmspace/vmspace/internal/uffdtorture"
 )
 
 func init() {
-	register("torture", "random concurrent operations in every lock mode, with invariant, content and deadlock checks", runTorture)
+	register("torture", "random concurrent operations in every lock mode, with invariant, content and deadlock checks (--uffd: real faults)", runTorture)
 }
 
 // runTorture runs internal/torture and prints its report. It fails (exit
@@ -29,8 +30,19 @@ func runTorture(args []string) error {
 	fs.IntVar(&c.FailAllocOneIn, "fail-alloc", 0, "fail one tree allocation in N (default 400; negative: never)")
 	fs.BoolVar(&c.NoChaos, "no-chaos", false, "do not yield at the fault path's hook points")
 	verbose := fs.Bool("v", false, "print each phase as it starts")
+	withUffd := fs.Bool("uffd", false, "instead: real page faults through userfaultfd (Linux): threads of several client processes read and write pages served by this process while drops, protections, mremaps and hot-plugs race them from both sides and fills fail with injected EAGAIN; every page read is checked against a model")
+	var u uffdtorture.Config
+	fs.IntVar(&u.Clients, "clients", 3, "with --uffd: client processes")
+	fs.IntVar(&u.Threads, "threads", 4, "with --uffd: touching threads per client")
+	fs.IntVar(&u.EAGAINOneIn, "eagain", 16, "with --uffd: fail one fill in N with EAGAIN (negative: never)")
+	fs.IntVar(&u.Workers, "workers", 2, "with --uffd: fault-serving goroutines per client in the server")
+	fs.BoolVar(&u.RacyLayout, "racy-layout", false, "with --uffd: let the server's changes race the clients' munmap and mremap (a known limit of package uffd: shows violations)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *withUffd {
+		u.Duration, u.Seed, u.Pages, u.Stall = c.Duration, c.Seed, c.Pages, c.Stall
+		return runUffdTorture(u, *verbose)
 	}
 	c.Log = os.Stderr
 	if !*verbose {
@@ -54,6 +66,36 @@ type stallOnly struct{}
 
 func (stallOnly) Write(p []byte) (int, error) {
 	if strings.HasPrefix(string(p), "torture: phase ") {
+		return len(p), nil
+	}
+	return os.Stderr.Write(p)
+}
+
+// runUffdTorture is `vmspace torture --uffd` (package
+// internal/uffdtorture). The last line sums up; the exit status is 1 on
+// any violation, a stuck thread or a client that died.
+func runUffdTorture(c uffdtorture.Config, verbose bool) error {
+	c.Log = os.Stderr
+	if !verbose {
+		c.Log = serverQuiet{}
+	}
+	fmt.Printf("uffd torture: %d client processes x %d threads for %v, seed %d\n", max(c.Clients, 1), max(c.Threads, 1), c.Duration, c.Seed)
+	r, err := uffdtorture.Run(c)
+	if err != nil {
+		return err
+	}
+	r.WriteTo(os.Stdout)
+	if v := r.Violations(); v != 0 {
+		return fmt.Errorf("%d violations", v)
+	}
+	return nil
+}
+
+// serverQuiet passes on everything but the server's per-client lines.
+type serverQuiet struct{}
+
+func (serverQuiet) Write(p []byte) (int, error) {
+	if strings.HasPrefix(string(p), "server: ") && !strings.Contains(string(p), "handler: ") {
 		return len(p), nil
 	}
 	return os.Stderr.Write(p)
