@@ -22,11 +22,15 @@
 // A denied access (no area, a guard region, a protection that forbids it,
 // a closed space) is answered with UFFDIO_POISON: the faulting thread gets
 // SIGBUS. Linux would send SIGSEGV; userfaultfd has no way to raise it for
-// a missing page. Where the window's memory is in the handler's own process
-// (Memory Local) the window's host protection is kept equal to the area's
+// a missing page. Where the handler has a Memory (Local, or one that asks
+// the client) the window's host protection is kept equal to the area's
 // (mprotect in the same write session, PROT_NONE where no area is), so the
-// kernel itself raises SIGSEGV (SEGV_ACCERR) on a present page and the
-// handler never sees those accesses.
+// kernel itself raises SIGSEGV (SEGV_ACCERR) and the handler never sees
+// those accesses; a refused fault that reaches it anyway was raised before
+// the change, and is woken rather than poisoned: its retry meets the host
+// protection, and a stale fault message (its thread already served by
+// another fill) leaves no poison for a later Map to inherit. A guard
+// region is still poisoned.
 //
 // # One truth for contents
 //
@@ -81,12 +85,32 @@
 //     before it has been mirrored into the space.
 //   - EAGAIN from a fill (an event not yet read, mmap_changing): the worker
 //     waits until the events read so far are applied and retries.
+//     Config.InjectEAGAIN makes fills fail so on purpose (tests, torture).
 //   - EEXIST: the page is already there (another fault, or the client);
 //     the waiting threads are woken. ENOENT/ESRCH: the range or the process
 //     went away; the fault is dropped.
 //   - A partial copy is resumed from where it stopped.
 //   - A fault in a range the client removed is served after the REMOVE is
 //     mirrored, so it is zero-filled.
+//
+// # Torture
+//
+// `vmspace torture --uffd` (internal/uffdtorture) runs the handler against
+// real faults for as long as asked: the threads of several client
+// processes read and write self-checking pages while their balloons,
+// mremaps and hot-plugs and the server's Advise, Protect and Unmap+Map
+// (through a Memory that asks the client) race them, and one fill in N
+// fails with an injected EAGAIN; every read is checked against a model
+// of what the page must hold, a stuck fault is reported by a watchdog.
+// It found three ordering bugs, fixed here (Sync and the reader's batch,
+// the mirror's own sessions, stale fault messages poisoned), and shows
+// two known limits with --racy-layout: the observer re-protects whole
+// merged areas, reaching memory the client has just unmapped or moved
+// before the event is mirrored, and a mirrored REMAP installs an untouched
+// image page at its new place even if the client dropped that page after
+// its mremap (a later REMOVE mirror does not reach the host page). A server
+// avoids both by mirroring the client's events (Sync) before its own
+// changes and by not changing ranges the client is remapping.
 //
 // # The Go trap
 //
