@@ -96,6 +96,12 @@ type tclient struct {
 	chunk []sync.RWMutex  // per chunk: shared by every access, exclusive for the changes that leave a hole
 	pmu   []sync.Mutex    // per page: held by whoever changes the page (under its chunk's shared lock)
 
+	// recent holds the last ranges changed (lo<<16 | n): half the reads
+	// go there, so that faults meet the events and sessions of the
+	// changes just made.
+	recent [16]atomic.Uint64
+	next   atomic.Uint64
+
 	cnt   [nCounters]atomic.Uint64
 	beats []atomic.Uint64 // per thread (and the sweep): bumped once per operation
 	doing []atomic.Uint64 // per thread: op<<32 | page
@@ -280,6 +286,11 @@ func (c *tclient) thread(t int, deadline time.Time) {
 		switch {
 		case x < 600:
 			p := r.IntN(pages)
+			if x%2 == 0 {
+				if v := c.recent[r.IntN(len(c.recent))].Load(); v != 0 {
+					p = int(v>>16) + r.IntN(int(v&0xffff))
+				}
+			}
 			for k := range 1 + r.IntN(4) {
 				if p+k < pages {
 					c.doing[t].Store(opRead<<32 | uint64(p+k))
@@ -316,11 +327,18 @@ func (c *tclient) thread(t int, deadline time.Time) {
 	}
 }
 
-// pickRange picks up to max pages inside one chunk.
+// pickRange picks up to max pages inside one chunk, and notes it among
+// the recent ranges.
 func (c *tclient) pickRange(r *rand.Rand, most int) (lo, n int) {
 	ch := r.IntN(len(c.chunk))
 	n = 1 + r.IntN(most)
-	return ch*chunkPages + r.IntN(chunkPages-n+1), n
+	lo = ch*chunkPages + r.IntN(chunkPages-n+1)
+	c.noteRecent(lo, n)
+	return lo, n
+}
+
+func (c *tclient) noteRecent(lo, n int) {
+	c.recent[c.next.Add(1)%uint64(len(c.recent))].Store(uint64(lo)<<16 | uint64(n))
 }
 
 func (c *tclient) page(p int) *[wordsPerPage]uint64 {
@@ -653,6 +671,8 @@ func (c *tclient) remap(t int, r *rand.Rand) {
 	from := a*chunkPages + r.IntN(chunkPages-n+1)
 	to := b*chunkPages + r.IntN(chunkPages-n+1)
 	c.doing[t].Store(opRemap<<32 | uint64(from))
+	c.noteRecent(to, n)
+	c.noteRecent(from, n)
 	c.layoutExclusive()
 	defer c.layoutExclusiveDone()
 	first, second := &c.chunk[min(a, b)], &c.chunk[max(a, b)]

@@ -8,7 +8,13 @@ import (
 
 // Config configures Run.
 type Config struct {
-	Duration    time.Duration // how long the clients' threads run (default 10s)
+	Duration time.Duration // how long the clients' threads run (default 10s)
+	// Generation is how long one client process lives (default 4s): each
+	// client is started again until Duration is over, with a new space
+	// and handler and the whole image untouched again (the image's pages
+	// are soon all touched or dropped, and a stale image page is what a
+	// late drop or an early fault would show).
+	Generation  time.Duration
 	Clients     int           // client processes (default 3)
 	Threads     int           // touching goroutines per client (default 4)
 	Pages       int           // region size per client in pages (default 2048, a multiple of 64)
@@ -38,6 +44,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.Duration <= 0 {
 		c.Duration = 10 * time.Second
+	}
+	if c.Generation <= 0 {
+		c.Generation = 4 * time.Second
 	}
 	if c.Clients <= 0 {
 		c.Clients = 3

@@ -63,6 +63,7 @@ type ServerStats struct {
 type Report struct {
 	Clients, Threads, Pages int
 	Seed                    uint64
+	Generations             int // client processes run, over all clients
 	ClientResult
 	Server      ServerStats
 	HandlerLogs uint64   // lines the handlers logged (uffd.Config.Logf): anomalies, not violations
@@ -84,7 +85,7 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 		n += int64(k)
 	}
 	c, s := &r.ClientResult, &r.Server
-	p("clients: %d processes x %d threads, %d pages each, seed %d\n", r.Clients, r.Threads, r.Pages, r.Seed)
+	p("clients: %d processes x %d threads, %d pages each, seed %d; %d client processes run in all\n", r.Clients, r.Threads, r.Pages, r.Seed, r.Generations)
 	p("clients: %d reads, %d writes (%d to read-only pages), %d balloon drops, %d server advises, %d server protects, %d mremaps (%d refused), %d hot-plugs, %d server unmap+map, %d requests, %d Memory calls answered\n",
 		c.Reads, c.Writes, c.ROWrites, c.Balloons, c.ServerAdvises, c.ServerProtects, c.Remaps, c.RemapsRefused, c.Hotplugs, c.ServerUnmaps, c.Requests, c.MemoryCalls)
 	p("checks: %d lost, %d stale, %d torn, %d write faults, %d read-only stores taken, %d errors, %d stuck threads\n",
@@ -98,6 +99,6 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 		p("failure: %s\n", f)
 	}
 	p("uffd torture: %d pages checked (%d exact, %d racing a change), %d violations, EAGAIN %d injected / %d real, %d events mirrored\n",
-		c.Checked, c.Strict, c.Racy, r.Violations(), s.Injected, s.EAGAIN-s.Injected, s.Removes+s.Unmaps+s.Remaps)
+		c.Checked, c.Strict, c.Racy, r.Violations(), s.Injected, s.EAGAIN-min(s.EAGAIN, s.Injected), s.Removes+s.Unmaps+s.Remaps)
 	return n, nil
 }

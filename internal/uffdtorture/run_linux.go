@@ -94,30 +94,38 @@ func Run(cfg Config) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := runClient(&cfg, exe, sock, k, lw)
-			mu.Lock()
-			defer mu.Unlock()
-			if res != nil {
-				rep.ClientResult.add(res)
-			}
-			if err != nil {
-				rep.Failures = append(rep.Failures, fmt.Sprintf("client %d: %v", k, err))
+			end := time.Now().Add(cfg.Duration)
+			for gen := 0; ; gen++ {
+				d := min(cfg.Generation, time.Until(end))
+				if d <= 0 && gen > 0 {
+					return
+				}
+				res, err := runClient(&cfg, exe, sock, k, gen, max(d, time.Millisecond), lw)
+				mu.Lock()
+				rep.Generations++
+				if res != nil {
+					rep.ClientResult.add(res)
+				}
+				if err != nil {
+					rep.Failures = append(rep.Failures, fmt.Sprintf("client %d generation %d: %v", k, gen, err))
+				}
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	srv.waitGone(cfg.Clients, 10*time.Second)
+	srv.waitGone(rep.Generations, 10*time.Second)
 	srv.close()
 	rep.Server = srv.stats()
 	rep.HandlerLogs = anomalies.Load()
 	return rep, nil
 }
 
-// runClient starts client k and waits for its result, killing it if it
+// runClient starts generation gen of client k for dur and waits for its result, killing it if it
 // runs far past its time.
-func runClient(cfg *Config, exe, sock string, k int, lw *lineWriter) (*ClientResult, error) {
-	spec, _ := json.Marshal(clientSpec{ID: k, Pages: cfg.Pages, Threads: cfg.Threads, Duration: cfg.Duration,
-		Stall: cfg.Stall, Seed: cfg.Seed, Socket: sock, RacyLayout: cfg.RacyLayout})
+func runClient(cfg *Config, exe, sock string, k, gen int, dur time.Duration, lw *lineWriter) (*ClientResult, error) {
+	spec, _ := json.Marshal(clientSpec{ID: k, Pages: cfg.Pages, Threads: cfg.Threads, Duration: dur,
+		Stall: cfg.Stall, Seed: cfg.Seed + uint64(gen)<<32, Socket: sock, RacyLayout: cfg.RacyLayout})
 	cmd := exec.Command(exe, cfg.Args...)
 	cmd.Env = append(os.Environ(), EnvClient+"="+string(spec))
 	cmd.Stderr = prefixWriter{lw, fmt.Sprintf("client %d stderr: ", k)}
@@ -128,7 +136,7 @@ func runClient(cfg *Config, exe, sock string, k int, lw *lineWriter) (*ClientRes
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	limit := cfg.Duration + 2*cfg.Stall + 30*time.Second
+	limit := dur + 2*cfg.Stall + 30*time.Second
 	killed := false
 	var kmu sync.Mutex
 	timer := time.AfterFunc(limit, func() {

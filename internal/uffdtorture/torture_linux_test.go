@@ -30,14 +30,14 @@ const EnvLong = "VMSPACE_UFFD_TORTURE_LONG"
 // injected EAGAIN, and requires no violation. Mutations it caught are in
 // docs/mutations.md.
 func TestTorture(t *testing.T) {
-	cfg := Config{Duration: 2 * time.Second, Clients: 2, Threads: 4, Pages: 512, Seed: 1, Stall: 20 * time.Second,
+	cfg := Config{Duration: 2 * time.Second, Generation: time.Second, Clients: 2, Threads: 4, Pages: 512, Seed: 1, Stall: 20 * time.Second,
 		Exe: os.Args[0], Args: []string{"-test.run=^$"}}
 	if v := os.Getenv(EnvLong); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			t.Fatalf("%s=%q: %v", EnvLong, v, err)
 		}
-		cfg.Duration, cfg.Clients, cfg.Pages, cfg.Seed = d, 3, 2048, uint64(time.Now().UnixNano())
+		cfg.Duration, cfg.Generation, cfg.Clients, cfg.Pages, cfg.Seed = d, 0, 3, 2048, uint64(time.Now().UnixNano())
 	}
 	if v := os.Getenv("VMSPACE_UFFD_TORTURE_SEED"); v != "" {
 		cfg.Seed, _ = strconv.ParseUint(v, 10, 64)
