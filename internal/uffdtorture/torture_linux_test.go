@@ -30,7 +30,7 @@ const EnvLong = "VMSPACE_UFFD_TORTURE_LONG"
 // injected EAGAIN, and requires no violation. Mutations it caught are in
 // docs/mutations.md.
 func TestTorture(t *testing.T) {
-	cfg := Config{Duration: 2 * time.Second, Generation: time.Second, Clients: 2, Threads: 4, Pages: 512, Seed: 1, Stall: 20 * time.Second,
+	cfg := Config{Duration: 3 * time.Second, Generation: time.Second, Clients: 3, Threads: 4, Pages: 1024, Seed: 1, Stall: 20 * time.Second,
 		Exe: os.Args[0], Args: []string{"-test.run=^$"}}
 	if v := os.Getenv(EnvLong); v != "" {
 		d, err := time.ParseDuration(v)
