@@ -48,10 +48,14 @@ type Handler struct {
 	// q is the queue between the reader and the others.
 	q struct {
 		sync.Mutex
-		cond    sync.Cond
-		faults  []fault
-		events  []msg
-		read    uint64 // events read (and queued) so far
+		cond   sync.Cond
+		faults []fault
+		events []msg
+		read   uint64 // events read (and queued) so far
+		// layout counts the UNMAP and REMAP events read so far: a fault
+		// read before one of them may name an address that is now
+		// another mapping (fillLocked).
+		layout  uint64
 		applied uint64 // events applied to the space so far
 		stopped bool
 		err     error // why the reader stopped, if not Close
@@ -64,7 +68,13 @@ type Handler struct {
 		sync.Mutex
 		ranges [][2]uint64
 	}
-	readMu sync.Mutex
+	// readMu is held for writing by the reader between read(2) and
+	// sorting what it read, and for reading by every fill between its
+	// check of the layout epoch and its ioctl (fillLocked): an UNMAP or
+	// REMAP that happens meanwhile is then still unread, so the kernel
+	// refuses the fill (EAGAIN, mmap_changing) instead of letting it land
+	// on the new mapping.
+	readMu sync.RWMutex
 
 	// mirroring is the host range of the client event being mirrored:
 	// the client's kernel already changed that memory, so the observer
@@ -100,6 +110,9 @@ type fault struct {
 	addr  uint64 // host address of the page
 	write bool
 	after uint64 // events read before it: they are applied before it is served
+	// layout is q.layout when it was read: if an UNMAP or REMAP was read
+	// since, the fault is stale (fillLocked).
+	layout uint64
 }
 
 // window is one Region.
@@ -476,7 +489,7 @@ func (h *Handler) enqueue(p []byte) {
 		switch m.event {
 		case eventPagefault:
 			h.stats.faults.Add(1)
-			h.q.faults = append(h.q.faults, fault{addr: m.b &^ (pageSize - 1), write: m.a&pagefaultWrite != 0, after: h.q.read})
+			h.q.faults = append(h.q.faults, fault{addr: m.b &^ (pageSize - 1), write: m.a&pagefaultWrite != 0, after: h.q.read, layout: h.q.layout})
 		case eventRemove:
 			if h.isSelf(m.a, m.b) {
 				h.stats.selfEvents.Add(1)
@@ -488,6 +501,9 @@ func (h *Handler) enqueue(p []byte) {
 			}
 			fallthrough
 		case eventUnmap, eventRemap:
+			if m.event != eventRemove {
+				h.q.layout++
+			}
 			h.q.events = append(h.q.events, m)
 			h.q.read++
 			events = true
@@ -773,6 +789,23 @@ func (h *Handler) fillLocked(f fault, w *window, pg, sa uint64, ha *mm.Handle, b
 	}
 	if h.injectEAGAIN != nil && h.injectEAGAIN(f.addr) {
 		return h.fillResult(f.addr, 0, unix.EAGAIN)
+	}
+	// A fault read before an UNMAP or REMAP may be stale: its thread may
+	// have been served by another fill and gone on, and the address may
+	// now be another mapping (the client's munmap or mremap, then mmap
+	// again), which a fill would give this page's old contents (found by
+	// `vmspace torture --uffd`: an image page installed in a range mapped
+	// again, and missing where the mremap took it). Wake instead: a
+	// thread still waiting retries and faults anew, after the events.
+	h.readMu.RLock()
+	defer h.readMu.RUnlock()
+	h.q.Lock()
+	stale := h.q.layout != f.layout
+	h.q.Unlock()
+	if stale {
+		h.stats.gone.Add(1)
+		uffdWake(h.fd, uintptr(f.addr), pageSize)
+		return false
 	}
 	if testFillErr != nil {
 		if err := testFillErr(); err != nil {
