@@ -96,6 +96,12 @@
 //   - A partial copy is resumed from where it stopped.
 //   - A fault in a range the client removed is served after the REMOVE is
 //     mirrored, so it is zero-filled.
+//   - A fault read before an UNMAP or REMAP is woken, not filled: its
+//     thread may have been served by another fill and gone on, and the
+//     address may be another mapping by now. A thread still waiting
+//     retries and faults again. Fills hold readMu shared from that check
+//     to the ioctl, so a layout change meanwhile is still unread and the
+//     kernel refuses the fill with EAGAIN.
 //
 // # Torture
 //
@@ -106,15 +112,19 @@
 // (through a Memory that asks the client) race them, and one fill in N
 // fails with an injected EAGAIN; every read is checked against a model
 // of what the page must hold, a stuck fault is reported by a watchdog.
-// It found three ordering bugs, fixed here (Sync and the reader's batch,
-// the mirror's own sessions, stale fault messages poisoned), and shows
-// two known limits with --racy-layout: the observer re-protects whole
-// merged areas, reaching memory the client has just unmapped or moved
-// before the event is mirrored, and a mirrored REMAP installs an untouched
-// image page at its new place even if the client dropped that page after
-// its mremap (a later REMOVE mirror does not reach the host page). A server
-// avoids both by mirroring the client's events (Sync) before its own
-// changes and by not changing ranges the client is remapping.
+// It found five bugs, fixed: Sync did not wait for the reader's batch (a
+// plug's Map undone by a late UNMAP mirror), any session over the range
+// being mirrored counted as the mirror (a concurrent server zap skipped),
+// a stale fault message was poisoned or filled after the layout changed
+// (SIGBUS or an old image page on a range mapped again), and a second
+// move of an untouched image page lost it. With --racy-layout it shows
+// two known limits: the observer re-protects whole merged areas, reaching
+// memory the client has just unmapped or moved before the event is
+// mirrored, and a mirrored REMAP installs an untouched image page at its
+// new place even if the client dropped that page after its mremap. A
+// server avoids both by mirroring the client's events (Sync) before its
+// own changes and by leaving a range the client is remapping alone until
+// the remap is mirrored.
 //
 // # The Go trap
 //
@@ -150,11 +160,14 @@
 //
 // Space lock, then area locks (package internal/mm); the observer runs
 // below them and takes only the handler's small mutexes (self, mirroring,
-// readMu: held only by the reader between read(2) and sorting what it
-// read). The reader takes no space or area lock; the applier takes the
-// space lock through the Space's methods and holds no handler lock while
-// doing so; workers take one area read lock at a time and hold no handler
-// lock while holding it.
+// readMu: held for writing by the reader between read(2) and sorting what
+// it read, for reading by a fill from its layout check to its ioctl). The
+// reader takes no space or area lock; the applier takes the space lock
+// through the Space's methods and holds no handler lock while doing so;
+// workers take one area read lock at a time and, under it, only readMu
+// shared around a fill's ioctl (which never waits for a session: with an
+// event unread it fails with EAGAIN), so an observer waiting for readMu
+// waits only for ioctls in flight.
 //
 // # Shutdown
 //

@@ -39,6 +39,13 @@
 // knows when its balloon or hot-plug device acts; they run in the server
 // through the Space, racing the faults of the client's other threads.
 //
+// Half the reads go to the ranges changed last, so that faults meet the
+// events and write sessions of those changes. Each client process lives
+// for Generation and is then started again, with a new space, handler and
+// the whole image untouched: the image's pages are soon all touched or
+// dropped, and a stale image page is what a drop lost or a fault served
+// too early shows.
+//
 // # The model and the check
 //
 // Each page has a state word: whose contents it holds (the image's page,
