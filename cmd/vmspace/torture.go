@@ -25,7 +25,7 @@ func runTorture(args []string) error {
 	fs.IntVar(&c.Goroutines, "goroutines", 4, "worker goroutines")
 	fs.Uint64Var(&c.Seed, "seed", uint64(time.Now().UnixNano()), "seed of the workers' choices")
 	fs.DurationVar(&c.Phase, "phase", 0, "length of one phase (default: duration/8, at most 2s)")
-	fs.IntVar(&c.Pages, "pages", 0, "window size in pages (default 48)")
+	fs.IntVar(&c.Pages, "pages", 0, "window size in pages (default 48; with --uffd: per client, default 2048)")
 	fs.DurationVar(&c.Stall, "stall", 0, "no progress for this long is a deadlock (default 10s)")
 	fs.IntVar(&c.FailAllocOneIn, "fail-alloc", 0, "fail one tree allocation in N (default 400; negative: never)")
 	fs.BoolVar(&c.NoChaos, "no-chaos", false, "do not yield at the fault path's hook points")
