@@ -48,14 +48,10 @@ type Handler struct {
 	// q is the queue between the reader and the others.
 	q struct {
 		sync.Mutex
-		cond   sync.Cond
-		faults []fault
-		events []msg
-		read   uint64 // events read (and queued) so far
-		// layout counts the UNMAP and REMAP events read so far: a fault
-		// read before one of them may name an address that is now
-		// another mapping (fillLocked).
-		layout  uint64
+		cond    sync.Cond
+		faults  []fault
+		events  []msg
+		read    uint64 // events read (and queued) so far
 		applied uint64 // events applied to the space so far
 		stopped bool
 		err     error // why the reader stopped, if not Close
@@ -69,11 +65,11 @@ type Handler struct {
 		ranges [][2]uint64
 	}
 	// readMu is held for writing by the reader between read(2) and
-	// sorting what it read, and for reading by every fill between its
-	// check of the layout epoch and its ioctl (fillLocked): an UNMAP or
-	// REMAP that happens meanwhile is then still unread, so the kernel
-	// refuses the fill (EAGAIN, mmap_changing) instead of letting it land
-	// on the new mapping.
+	// sorting what it read (a REMOVE mirrored at once included), and for
+	// reading by every fill from its check that no event was queued since
+	// its fault was read to its ioctl (fillLocked): an event raised
+	// meanwhile is still unread, so the kernel refuses the fill (EAGAIN,
+	// mmap_changing) instead of letting it land after the change.
 	readMu sync.RWMutex
 
 	// mirroring is the host range of the client event being mirrored:
@@ -110,9 +106,6 @@ type fault struct {
 	addr  uint64 // host address of the page
 	write bool
 	after uint64 // events read before it: they are applied before it is served
-	// layout is q.layout when it was read: if an UNMAP or REMAP was read
-	// since, the fault is stale (fillLocked).
-	layout uint64
 }
 
 // window is one Region.
@@ -489,7 +482,7 @@ func (h *Handler) enqueue(p []byte) {
 		switch m.event {
 		case eventPagefault:
 			h.stats.faults.Add(1)
-			h.q.faults = append(h.q.faults, fault{addr: m.b &^ (pageSize - 1), write: m.a&pagefaultWrite != 0, after: h.q.read, layout: h.q.layout})
+			h.q.faults = append(h.q.faults, fault{addr: m.b &^ (pageSize - 1), write: m.a&pagefaultWrite != 0, after: h.q.read})
 		case eventRemove:
 			if h.isSelf(m.a, m.b) {
 				h.stats.selfEvents.Add(1)
@@ -501,9 +494,6 @@ func (h *Handler) enqueue(p []byte) {
 			}
 			fallthrough
 		case eventUnmap, eventRemap:
-			if m.event != eventRemove {
-				h.q.layout++
-			}
 			h.q.events = append(h.q.events, m)
 			h.q.read++
 			events = true
@@ -790,17 +780,18 @@ func (h *Handler) fillLocked(f fault, w *window, pg, sa uint64, ha *mm.Handle, b
 	if h.injectEAGAIN != nil && h.injectEAGAIN(f.addr) {
 		return h.fillResult(f.addr, 0, unix.EAGAIN)
 	}
-	// A fault read before an UNMAP or REMAP may be stale: its thread may
-	// have been served by another fill and gone on, and the address may
-	// now be another mapping (the client's munmap or mremap, then mmap
-	// again), which a fill would give this page's old contents (found by
-	// `vmspace torture --uffd`: an image page installed in a range mapped
-	// again, and missing where the mremap took it). Wake instead: a
+	// A fault read before an event that is queued (an UNMAP, a REMAP, a
+	// REMOVE not mirrored at once) may be stale: its thread may have been
+	// served by another fill and gone on, and the page may have been
+	// dropped, or the address become another mapping, since; a fill now,
+	// with the event read and the kernel's mmap_changing over, would put
+	// the old contents back (found by `vmspace torture --uffd`: an image
+	// page after a drop, and in a range mapped again). Wake instead: a
 	// thread still waiting retries and faults anew, after the events.
 	h.readMu.RLock()
 	defer h.readMu.RUnlock()
 	h.q.Lock()
-	stale := h.q.layout != f.layout
+	stale := h.q.read != f.after
 	h.q.Unlock()
 	if stale {
 		h.stats.gone.Add(1)
