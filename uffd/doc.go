@@ -96,12 +96,15 @@
 //   - A partial copy is resumed from where it stopped.
 //   - A fault in a range the client removed is served after the REMOVE is
 //     mirrored, so it is zero-filled.
-//   - A fault read before an UNMAP or REMAP is woken, not filled: its
-//     thread may have been served by another fill and gone on, and the
-//     address may be another mapping by now. A thread still waiting
-//     retries and faults again. Fills hold readMu shared from that check
-//     to the ioctl, so a layout change meanwhile is still unread and the
-//     kernel refuses the fill with EAGAIN.
+//   - A fault read before a queued event (UNMAP, REMAP, a REMOVE not
+//     mirrored at once) is woken, not filled: its thread may have been
+//     served by another fill and gone on, and the page may have been
+//     dropped, or the address become another mapping, since; once the
+//     event is read the kernel no longer refuses a fill, which would put
+//     the old contents back. A thread still waiting retries and faults
+//     again. Fills hold readMu shared from that check to the ioctl, so an
+//     event raised meanwhile is still unread and the kernel refuses the
+//     fill with EAGAIN.
 //
 // # Torture
 //
@@ -115,8 +118,9 @@
 // It found five bugs, fixed: Sync did not wait for the reader's batch (a
 // plug's Map undone by a late UNMAP mirror), any session over the range
 // being mirrored counted as the mirror (a concurrent server zap skipped),
-// a stale fault message was poisoned or filled after the layout changed
-// (SIGBUS or an old image page on a range mapped again), and a second
+// a stale fault message was poisoned or filled after a drop or a layout
+// change (SIGBUS, or an old image page after a drop or on a range mapped
+// again), and a second
 // move of an untouched image page lost it. With --racy-layout it shows
 // two known limits: the observer re-protects whole merged areas, reaching
 // memory the client has just unmapped or moved before the event is
