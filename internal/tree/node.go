@@ -50,7 +50,7 @@ type leaf[V any, C any, P Cell[C, V]] struct {
 	n     atomic.Int32
 	dead  bool // writer: dropped from the Txn's working tree
 	items [leafMax + 1]slot[V, C, P]
-	gen   uint64   // writer: generation of the Txn that made this copy; see Txn
+	gen   uint64         // writer: generation of the Txn that made this copy; see Txn
 	next  *leaf[V, C, P] // writer: free-list and limbo link
 }
 

@@ -39,7 +39,7 @@ type Tree[V any, C any, P Cell[C, V]] struct {
 	pins atomic.Int64
 
 	// Writer state: touched only by the holder of the caller's write exclusion.
-	gen   uint64 // generation of the last Txn started
+	gen   uint64       // generation of the last Txn started
 	txn   Txn[V, C, P] // the one Txn, reused so that starting one does not allocate
 	rc    recycler[V, C, P]
 	hooks *hooks // test failpoints; nil in production

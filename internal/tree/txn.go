@@ -31,7 +31,7 @@ const (
 // not once per change.
 type Txn[V any, C any, P Cell[C, V]] struct {
 	t     *Tree[V, C, P]
-	base  uint64  // the root seqcount this Txn started from
+	base  uint64        // the root seqcount this Txn started from
 	r     root[V, C, P] // the working root
 	gen   uint64
 	fail  func() bool
