@@ -220,6 +220,7 @@ func (t *Tree[V, C, P]) edgeTry(key uint64, first bool) (it Item[V], found, vali
 	if l == nil {
 		return it, false, pseq.Load() == pv && h == 0
 	}
+	t.hook(hookReadLeaf)
 	ls := l.seq.Load()
 	if ls&1 != 0 || pseq.Load() != pv {
 		return
@@ -234,7 +235,9 @@ func (t *Tree[V, C, P]) edgeTry(key uint64, first bool) (it Item[V], found, vali
 	if j < 0 || j >= c {
 		return it, false, l.seq.Load() == ls
 	}
+	t.hook(hookReadItem)
 	it = l.item(j)
+	t.hook(hookReadValue)
 	if l.seq.Load() != ls {
 		return Item[V]{}, false, false
 	}
@@ -249,9 +252,9 @@ const (
 	hookPublishSecond                  // Commit: sequence even, copy 1 written
 	hookRefill                         // a reused node half refilled
 	hookRetire                         // Commit: leaves retired, internal nodes not yet
-	hookReadLeaf                       // Find: leaf pointer loaded, its seq not yet
-	hookReadItem                       // Find: item found in the leaf, not yet copied
-	hookReadValue                      // Find: item copied, the leaf's seq not yet re-checked
+	hookReadLeaf                       // Find, First, Last: leaf pointer loaded, its seq not yet
+	hookReadItem                       // ... item found in the leaf, not yet copied
+	hookReadValue                      // ... item copied, the leaf's seq not yet re-checked
 )
 
 // hooks are the test failpoints; a nil Tree.hooks costs one load and branch.

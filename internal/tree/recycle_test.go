@@ -25,10 +25,17 @@ func spread(t *testing.T, n int) *Tree[int, intCell, *intCell] {
 // leaf (a Set far away), as two commits. It returns the reused leaf.
 func reuseLeafOf(t *testing.T, tr *Tree[int, intCell, *intCell], addr, far uint64) *leaf[int, intCell, *intCell] {
 	t.Helper()
+	return reuseLeaf(t, tr, addr, far, 1000, 2000)
+}
+
+// reuseLeaf is reuseLeafOf for any value type: v1 and v2 are the values the
+// two Sets store.
+func reuseLeaf[V any, C any, P Cell[C, V]](t *testing.T, tr *Tree[V, C, P], addr, far uint64, v1, v2 V) *leaf[V, C, P] {
+	t.Helper()
 	old := tr.leafOf(addr)
 	neighbour := addr&^15 + 16 // the next item, in the same leaf for the addrs used
 	x := tr.Txn()
-	if err := x.Set(neighbour, 1000); err != nil {
+	if err := x.Set(neighbour, v1); err != nil {
 		t.Fatal(err)
 	}
 	x.Commit()
@@ -36,7 +43,7 @@ func reuseLeafOf(t *testing.T, tr *Tree[int, intCell, *intCell], addr, far uint6
 		t.Fatal("the leaf was not replaced")
 	}
 	x = tr.Txn()
-	if err := x.Set(far, 2000); err != nil {
+	if err := x.Set(far, v2); err != nil {
 		t.Fatal(err)
 	}
 	x.Commit()
@@ -332,9 +339,9 @@ func TestReaderMidRetire(t *testing.T) {
 	}
 }
 
-// lookups are the two lockless point lookups, Find and FindVal (the fault
-// path's), as "the value covering addr"; every forced interleaving of a
-// reader runs against both.
+// lookups are the lockless lookups, Find, FindVal (the fault path's), First
+// and Last, each as "the value covering addr"; every forced interleaving of
+// a reader runs against all of them.
 var lookups = []struct {
 	name string
 	find func(tr *Tree[int, intCell, *intCell], addr uint64) (int, bool)
@@ -345,5 +352,13 @@ var lookups = []struct {
 	}},
 	{"FindVal", func(tr *Tree[int, intCell, *intCell], addr uint64) (int, bool) {
 		return tr.FindVal(addr)
+	}},
+	{"First", func(tr *Tree[int, intCell, *intCell], addr uint64) (int, bool) {
+		it, ok := tr.First(addr)
+		return it.Val, ok && it.Start <= addr
+	}},
+	{"Last", func(tr *Tree[int, intCell, *intCell], addr uint64) (int, bool) {
+		it, ok := tr.Last(addr + 1)
+		return it.Val, ok && addr < it.End
 	}},
 }
