@@ -37,7 +37,7 @@ package tree
 // previous version of the same leaf. The zero C must Load as the zero V,
 // and Store(zero V) must leave no pointer behind (a cleared slot must not
 // keep memory alive).
-type Cell[C, V any] interface {
+type Cell[C comparable, V any] interface {
 	*C
 	Load() V
 	Store(V)

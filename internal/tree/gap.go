@@ -103,7 +103,7 @@ func worthEntering(start, end, gap, lo, hi, length uint64) bool {
 }
 
 // highInner searches the gaps between the items of n's subtree, highest first.
-func highInner[V any, C any, P Cell[C, V]](n *inner[V, C, P], h int, lo, hi, length uint64) (uint64, bool) {
+func highInner[V any, C comparable, P Cell[C, V]](n *inner[V, C, P], h int, lo, hi, length uint64) (uint64, bool) {
 	for i := n.count() - 1; i >= 0; i-- {
 		s := n.sumAt(i)
 		if worthEntering(s.start, s.end, s.gap, lo, hi, length) {
@@ -130,7 +130,7 @@ func highInner[V any, C any, P Cell[C, V]](n *inner[V, C, P], h int, lo, hi, len
 	return 0, false
 }
 
-func highLeaf[V any, C any, P Cell[C, V]](l *leaf[V, C, P], lo, hi, length uint64) (uint64, bool) {
+func highLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], lo, hi, length uint64) (uint64, bool) {
 	for j := l.count() - 1; j > 0 && l.startAt(j) > lo; j-- {
 		if e, ok := fitHigh(l.endAt(j-1), l.startAt(j), lo, hi, length); ok {
 			return e, true
@@ -140,7 +140,7 @@ func highLeaf[V any, C any, P Cell[C, V]](l *leaf[V, C, P], lo, hi, length uint6
 }
 
 // lowInner searches the gaps between the items of n's subtree, lowest first.
-func lowInner[V any, C any, P Cell[C, V]](n *inner[V, C, P], h int, lo, hi, length uint64) (uint64, bool) {
+func lowInner[V any, C comparable, P Cell[C, V]](n *inner[V, C, P], h int, lo, hi, length uint64) (uint64, bool) {
 	for i := 0; i < n.count(); i++ {
 		s := n.sumAt(i)
 		if i > 0 {
@@ -168,7 +168,7 @@ func lowInner[V any, C any, P Cell[C, V]](n *inner[V, C, P], h int, lo, hi, leng
 	return 0, false
 }
 
-func lowLeaf[V any, C any, P Cell[C, V]](l *leaf[V, C, P], lo, hi, length uint64) (uint64, bool) {
+func lowLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], lo, hi, length uint64) (uint64, bool) {
 	for j := 1; j < l.count() && l.endAt(j-1) < hi; j++ {
 		if a, ok := fitLow(l.endAt(j-1), l.startAt(j), lo, hi, length); ok {
 			return a, true

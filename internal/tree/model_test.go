@@ -119,7 +119,7 @@ func (m model) snap(addr uint64, rng *rand.Rand) uint64 {
 	return addr
 }
 
-func collect[V any, C any, P Cell[C, V]](s Snapshot[V, C, P], asc bool, key uint64, limit int) []Item[V] {
+func collect[V any, C comparable, P Cell[C, V]](s Snapshot[V, C, P], asc bool, key uint64, limit int) []Item[V] {
 	n := s.Len()
 	if limit > 0 {
 		n = min(n, limit)

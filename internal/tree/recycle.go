@@ -33,7 +33,7 @@ const (
 
 // recycler is the writer's bookkeeping; only the holder of the write exclusion
 // touches it.
-type recycler[V any, C any, P Cell[C, V]] struct {
+type recycler[V any, C comparable, P Cell[C, V]] struct {
 	freeLeaves  *leaf[V, C, P]
 	freeInners  *inner[V, C, P]
 	nFreeLeaves int

@@ -30,7 +30,7 @@ func reuseLeafOf(t *testing.T, tr *Tree[int, intCell, *intCell], addr, far uint6
 
 // reuseLeaf is reuseLeafOf for any value type: v1 and v2 are the values the
 // two Sets store.
-func reuseLeaf[V any, C any, P Cell[C, V]](t *testing.T, tr *Tree[V, C, P], addr, far uint64, v1, v2 V) *leaf[V, C, P] {
+func reuseLeaf[V any, C comparable, P Cell[C, V]](t *testing.T, tr *Tree[V, C, P], addr, far uint64, v1, v2 V) *leaf[V, C, P] {
 	t.Helper()
 	old := tr.leafOf(addr)
 	neighbour := addr&^15 + 16 // the next item, in the same leaf for the addrs used

@@ -15,7 +15,7 @@ type Item[V any] struct {
 // without any lock, or take a Snapshot; writers change the tree through a Txn,
 // and the caller guarantees that only one Txn is open at a time (the space's
 // write lock). The zero Tree is an empty tree ready to use.
-type Tree[V any, C any, P Cell[C, V]] struct {
+type Tree[V any, C comparable, P Cell[C, V]] struct {
 	// The published root, as a latch (the kernel's seqcount_latch, as in
 	// raw_write_seqcount_latch): two copies of the root and a sequence whose
 	// low bit says which copy readers use. Commit rewrites the copy readers
@@ -46,7 +46,7 @@ type Tree[V any, C any, P Cell[C, V]] struct {
 }
 
 // rootCopy is one copy of the published root in the latch.
-type rootCopy[V any, C any, P Cell[C, V]] struct {
+type rootCopy[V any, C comparable, P Cell[C, V]] struct {
 	leaf   atomic.Pointer[leaf[V, C, P]] // the whole tree when height == 0; nil when empty
 	top    atomic.Pointer[inner[V, C, P]]
 	height atomic.Int32
@@ -62,7 +62,7 @@ func (c *rootCopy[V, C, P]) store(r *root[V, C, P]) {
 }
 
 // root is one version's description, as a reader or a Txn holds it.
-type root[V any, C any, P Cell[C, V]] struct {
+type root[V any, C comparable, P Cell[C, V]] struct {
 	leaf   *leaf[V, C, P]
 	top    *inner[V, C, P]
 	height int
@@ -132,7 +132,7 @@ func (t *Tree[V, C, P]) Snapshot() Snapshot[V, C, P] {
 // tree. A Snapshot from Txn.Snapshot is the exception: it shows the
 // transaction's work in progress and is only for the writer's own use while the
 // transaction is open.
-type Snapshot[V any, C any, P Cell[C, V]] struct {
+type Snapshot[V any, C comparable, P Cell[C, V]] struct {
 	r root[V, C, P]
 	x *Txn[V, C, P]  // a Txn's live view when not nil
 	t *Tree[V, C, P] // the tree pinned, until Release
@@ -258,7 +258,7 @@ func (s Snapshot[V, C, P]) Ascend(from uint64, fn func(Item[V]) bool) {
 	}
 }
 
-func ascendInner[V any, C any, P Cell[C, V]](n *inner[V, C, P], h int, from uint64, fn func(Item[V]) bool) bool {
+func ascendInner[V any, C comparable, P Cell[C, V]](n *inner[V, C, P], h int, from uint64, fn func(Item[V]) bool) bool {
 	for i := upper(&n.end, n.count(), from); i < n.count(); i++ {
 		var more bool
 		if h == 1 {
@@ -273,7 +273,7 @@ func ascendInner[V any, C any, P Cell[C, V]](n *inner[V, C, P], h int, from uint
 	return true
 }
 
-func ascendLeaf[V any, C any, P Cell[C, V]](l *leaf[V, C, P], from uint64, fn func(Item[V]) bool) bool {
+func ascendLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], from uint64, fn func(Item[V]) bool) bool {
 	c := l.count()
 	for j := l.endUpper(c, from); j < c; j++ {
 		it := l.item(j)
@@ -298,7 +298,7 @@ func (s Snapshot[V, C, P]) Descend(before uint64, fn func(Item[V]) bool) {
 	}
 }
 
-func descendInner[V any, C any, P Cell[C, V]](n *inner[V, C, P], h int, before uint64, fn func(Item[V]) bool) bool {
+func descendInner[V any, C comparable, P Cell[C, V]](n *inner[V, C, P], h int, before uint64, fn func(Item[V]) bool) bool {
 	for i := lower(&n.start, n.count(), before) - 1; i >= 0; i-- {
 		var more bool
 		if h == 1 {
@@ -313,7 +313,7 @@ func descendInner[V any, C any, P Cell[C, V]](n *inner[V, C, P], h int, before u
 	return true
 }
 
-func descendLeaf[V any, C any, P Cell[C, V]](l *leaf[V, C, P], before uint64, fn func(Item[V]) bool) bool {
+func descendLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], before uint64, fn func(Item[V]) bool) bool {
 	for j := l.startLower(l.count(), before) - 1; j >= 0; j-- {
 		it := l.item(j)
 		if !fn(it) {

@@ -351,7 +351,7 @@ func TestTxnIsolation(t *testing.T) {
 // treeStats walks a snapshot and counts nodes, for the fill tests.
 type treeStats struct{ leaves, inners, items int }
 
-func stats[V any, C any, P Cell[C, V]](s Snapshot[V, C, P]) treeStats {
+func stats[V any, C comparable, P Cell[C, V]](s Snapshot[V, C, P]) treeStats {
 	var st treeStats
 	var walk func(n *inner[V, C, P], h int)
 	walk = func(n *inner[V, C, P], h int) {

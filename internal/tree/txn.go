@@ -29,7 +29,7 @@ const (
 // other node may be in use by readers and is copied (once) before its first
 // change. A burst of changes in one Txn therefore copies each touched node once,
 // not once per change.
-type Txn[V any, C any, P Cell[C, V]] struct {
+type Txn[V any, C comparable, P Cell[C, V]] struct {
 	t     *Tree[V, C, P]
 	base  uint64        // the root seqcount this Txn started from
 	r     root[V, C, P] // the working root
@@ -143,7 +143,7 @@ type nodePtr[L any, N any] interface {
 
 // own returns the node in *slot, first replacing it by a private copy unless
 // this Txn created it. slot must itself live in a node owned by x.
-func own[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P], slot *atomic.Pointer[L]) (N, error) {
+func own[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], slot *atomic.Pointer[L]) (N, error) {
 	c := N(slot.Load())
 	if c.owner() == x.gen {
 		return c, nil
@@ -158,7 +158,7 @@ func own[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P], sl
 
 // cloneNode makes a private copy of the published node c and marks c for
 // retirement at Commit.
-func cloneNode[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P], c N) (N, error) {
+func cloneNode[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], c N) (N, error) {
 	switch c := any(c).(type) {
 	case *leaf[V, C, P]:
 		d, err := x.cloneLeaf(c)
@@ -257,7 +257,7 @@ func (x *Txn[V, C, P]) ownRootInner() (*inner[V, C, P], error) {
 }
 
 // fresh returns an empty private node of either kind.
-func fresh[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P]) (N, error) {
+func fresh[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P]) (N, error) {
 	var z N
 	switch any(z).(type) {
 	case *leaf[V, C, P]:
@@ -282,7 +282,7 @@ func fresh[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P]) 
 
 // drop takes a node out of the working tree: a published one is retired at
 // Commit, a private one goes back to the free list then.
-func drop[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P], c N) {
+func drop[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], c N) {
 	switch c := any(c).(type) {
 	case *leaf[V, C, P]:
 		x.dropLeaf(c)
@@ -469,7 +469,7 @@ func (x *Txn[V, C, P]) spliceCopy(src *leaf[V, C, P], lo, hi uint64, items []Ite
 
 // planSplice works out a splice of leaf l: items [p, q) go, and the first k
 // of items come in at p.
-func planSplice[V any, C any, P Cell[C, V]](l *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) (p, q int, res splice, k int) {
+func planSplice[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) (p, q int, res splice, k int) {
 	n := l.count()
 	p = l.endUpper(n, lo)
 	if p < n && l.startAt(p) < lo {
@@ -492,7 +492,7 @@ func planSplice[V any, C any, P Cell[C, V]](l *leaf[V, C, P], lo, hi uint64, ite
 
 // putItems stores new items at l[p:], values in their cells: a write
 // allocates nothing (cell.go).
-func putItems[V any, C any, P Cell[C, V]](l *leaf[V, C, P], p int, items []Item[V]) {
+func putItems[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], p int, items []Item[V]) {
 	for j := range items {
 		s := &l.items[p+j]
 		storeIfNew(&s.start, items[j].Start)
@@ -503,7 +503,7 @@ func putItems[V any, C any, P Cell[C, V]](l *leaf[V, C, P], p int, items []Item[
 
 // spliceLeaf does one splice in leaf l (owned by the Txn). It may leave l
 // overfull by one slot or underfull; the parent repairs that.
-func spliceLeaf[V any, C any, P Cell[C, V]](l *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) splice {
+func spliceLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) splice {
 	p, q, res, k := planSplice(l, lo, hi, items, next)
 	n := l.count()
 	m := n - res.removed + k
@@ -539,7 +539,7 @@ func (x *Txn[V, C, P]) fixChild(n *inner[V, C, P], h, i int) error {
 // added in address order (mmap's top-down placement adds them in decreasing
 // order): a plain half split would leave every leaf half empty for good, and the
 // memory target could not be met.
-func fixPair[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], i, lo, hi int) error {
+func fixPair[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], i, lo, hi int) error {
 	cnt := func(j int) int { return N(kids[j].Load()).count() }
 	c := cnt(i)
 	if c > hi {
@@ -562,7 +562,7 @@ func fixPair[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P]
 }
 
 // even shares the entries of children j and j+1 equally between them.
-func even[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], j int) error {
+func even[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], j int) error {
 	a, err := own[L, N](x, &kids[j])
 	if err != nil {
 		return err
@@ -583,7 +583,7 @@ func even[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P], n
 
 // merge folds child j+1 into child j. Child j+1 is only read, so it is not
 // copied even when it is a published node; it leaves the tree.
-func merge[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], j int) error {
+func merge[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], j int) error {
 	a, err := own[L, N](x, &kids[j])
 	if err != nil {
 		return err
@@ -597,7 +597,7 @@ func merge[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P], 
 }
 
 // split moves the upper half of child i into a new child i+1.
-func split[L any, N nodePtr[L, N], V any, C any, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], i int) error {
+func split[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], i int) error {
 	a, err := own[L, N](x, &kids[i])
 	if err != nil {
 		return err

@@ -54,7 +54,7 @@ func (s Snapshot[V, C, P]) Validate() error {
 	return nil
 }
 
-func checkLeaf[V any, C any, P Cell[C, V]](l *leaf[V, C, P], path pathT, isRoot bool, gen uint64) (count int, s sum, err error) {
+func checkLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], path pathT, isRoot bool, gen uint64) (count int, s sum, err error) {
 	n := l.count()
 	if s := l.seq.Load(); gen != noParity && s&1 != 0 != (l.gen == gen) {
 		return 0, sum{}, fmt.Errorf("tree: leaf %s has seq %d: a published node must be even, a Txn's own node odd", path, s)
@@ -84,7 +84,7 @@ func checkLeaf[V any, C any, P Cell[C, V]](l *leaf[V, C, P], path pathT, isRoot 
 	return n, l.summary(), nil
 }
 
-func checkInner[V any, C any, P Cell[C, V]](n *inner[V, C, P], h int, path pathT, isRoot bool, gen uint64) (count int, s sum, err error) {
+func checkInner[V any, C comparable, P Cell[C, V]](n *inner[V, C, P], h int, path pathT, isRoot bool, gen uint64) (count int, s sum, err error) {
 	lo := innerMin
 	if isRoot {
 		lo = 2
