@@ -86,10 +86,9 @@
 // insert and delete). What it still pays is the copy itself: every word goes
 // in with an atomic store (an XCHG on amd64, about 4 ns against a fraction of
 // a nanosecond for a memmove), because a stale reader may be in the node.
-// Words that already hold the right value are not stored, and whole slots and
-// whole arrays of an internal node are compared first, which in an
-// insert-then-delete pattern skips most of them (the node refilled is the
-// previous version of the same node).
+// Words that already hold the right value are not stored, and a leaf's slots
+// are compared whole first, which in an insert-then-delete pattern skips most
+// of them (the node refilled is the previous version of the same node).
 //
 // Why values in cells and not boxes recycled like nodes: a box outlives the
 // lookup that found it (the caller holds the pointer), and lockless readers

@@ -118,8 +118,8 @@ func (l *leaf[V, C, P]) item(j int) Item[V] {
 // to slots, so its plain reads race with nothing (readers only load). An
 // equal slot, the common case, then costs one compare instead of two calls
 // into the cell (its methods are reached through the generic dictionary and
-// not inlined): that took the cell's share of BenchmarkReplace from 21% of
-// the profile to ... (docs/perf.md).
+// not inlined): a Map+Unmap pair went from 52,782 to 49,996 instructions
+// under callgrind (48,618 with boxed values; docs/perf.md).
 func (d *slot[V, C, P]) copyFrom(s *slot[V, C, P]) {
 	if *d == *s {
 		return
@@ -171,53 +171,15 @@ func (l *leaf[V, C, P]) setN(m int) { l.n.Store(int32(m)) }
 // fill makes n (private, odd) a copy of src; entries n held beyond src's
 // count from an earlier life are cleared.
 //
-// Each array is compared whole first, with plain loads (only the writer
-// stores to nodes, so its plain reads race with nothing; entries beyond a
-// node's count are zero in both): with LIFO free lists n is often the
-// previous version of the same node, which differs from src in one child
-// pointer and a summary or two, and a 17-word compare is far cheaper than
-// 17 loads and compares of atomics.
+// Negative result: comparing each of the five arrays whole first (as
+// copyFrom compares slots) added instructions instead of saving them
+// (50,603 against 49,996 per Map+Unmap pair under callgrind; docs/perf.md):
+// the arrays seldom matched whole, and the compare came on top of the copy.
 func (n *inner[V, C, P]) fill(src *inner[V, C, P]) {
 	old, m := n.count(), src.count()
-	if n.start != src.start {
-		fillWords(&n.start, &src.start, m, old)
-	}
-	if n.end != src.end {
-		fillWords(&n.end, &src.end, m, old)
-	}
-	if n.gap != src.gap {
-		fillWords(&n.gap, &src.gap, m, old)
-	}
-	if n.kids != src.kids {
-		fillPtrs(&n.kids, &src.kids, m, old)
-	}
-	if n.leaves != src.leaves {
-		fillPtrs(&n.leaves, &src.leaves, m, old)
-	}
+	n.copyEntries(0, src, 0, m)
+	n.clearEntries(m, old)
 	n.n.Store(int32(m))
-}
-
-// fillWords copies d[:m] from s and clears d[m:old]; fillPtrs likewise.
-func fillWords(d, s *[innerMax + 1]atomic.Uint64, m, old int) {
-	for i := range m {
-		storeIfNew(&d[i], s[i].Load())
-	}
-	for i := m; i < old; i++ {
-		storeIfNew(&d[i], 0)
-	}
-}
-
-func fillPtrs[T any](d, s *[innerMax + 1]atomic.Pointer[T], m, old int) {
-	for i := range m {
-		if p := s[i].Load(); d[i].Load() != p {
-			d[i].Store(p)
-		}
-	}
-	for i := m; i < old; i++ {
-		if d[i].Load() != nil {
-			d[i].Store(nil)
-		}
-	}
 }
 
 // summary returns what the parent stores for this leaf. An empty leaf only
