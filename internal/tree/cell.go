@@ -8,8 +8,9 @@ package tree
 // can only be recycled once no reader can still dereference it, and
 // lockless readers register nowhere, so no writer can ever know that. The
 // garbage collector knew; it charged one allocation per item written, and
-// under layout churn that was the process's only garbage (5-18 GC cycles in
-// 3 s of `vmspace bench` churn rows; docs/perf.md). A cell inside a leaf is
+// under layout churn that was the process's only garbage (`vmspace bench`,
+// per-area, `unrelated` churn: 9 and 5 GC cycles in the row's 3 s in two
+// runs; none with cells, docs/perf.md). A cell inside a leaf is
 // recycled with its leaf, under the rules the leaf already obeys: it is
 // written only while the leaf is odd (private to the writer, on a free
 // list, or retired), never while a published version or a pinned Snapshot
