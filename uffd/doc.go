@@ -40,15 +40,19 @@
 // Advise/Unmap applied through Memory) ends the host copy, and the page
 // starts again from zeros, as anonymous memory does.
 //
-// Handler.ReadAt and Handler.WriteAt are the accessors that agree with the
-// process's own loads and stores at all times: they check the access
-// against the area, then read or write the window's memory itself
-// (process_vm_readv/writev; a page not yet installed is faulted in through
-// the handler on the way, so it comes from the same store a load would
-// see). Space.ReadAt and Space.WriteAt on window addresses reach only the
-// space's pre-install store: use them to seed pages before the first
-// touch, not afterwards (a known limit: making them coherent would need
-// the space's page table to point at host memory).
+// Reads and writes through the space agree with the process's own loads
+// and stores at all times: the handler is the space's Accessor (internal
+// mm), so Space.ReadAt and Space.WriteAt on window addresses, like
+// Handler.ReadAt and Handler.WriteAt, check the access against the area
+// and then read or write the window's memory itself
+// (process_vm_readv/writev). A page not yet installed is faulted in
+// through the handler on the way, so it comes from the same store a load
+// would see, and from then on the host memory is its only store. Bytes
+// written through the space before a page's first touch therefore land on
+// top of the image's bytes for that page, as a store by the process would.
+// Space.ReadAt and WriteAt hold no lock while the accessor runs, so they
+// may take faults this handler serves (see access_linux.go); like any
+// access from this process they are system calls, not CPU traps.
 //
 // # Layout changes
 //

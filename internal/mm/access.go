@@ -9,11 +9,19 @@ import (
 
 // ReadAt reads len(p) bytes at addr, faulting pages in for reading. Each
 // page's read happens under the same lock as its fault, so it is atomic
-// with respect to layout changes.
+// with respect to layout changes. Ranges whose store is an observer's real
+// memory (Accessor) are read from there instead.
 func (s *Space) ReadAt(p []byte, addr uint64) (int, error) {
 	n := 0
 	for n < len(p) {
 		a := addr + uint64(n)
+		if k, err := s.viaAccessor(p[n:], a, false); k != 0 || err != nil {
+			n += k
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
 		off := a & pageMask
 		chunk := min(uint64(len(p)-n), PageSize-off)
 		dst := p[n : n+int(chunk)]
@@ -26,11 +34,19 @@ func (s *Space) ReadAt(p []byte, addr uint64) (int, error) {
 	return n, nil
 }
 
-// WriteAt writes p at addr, faulting pages in for writing.
+// WriteAt writes p at addr, faulting pages in for writing. Ranges whose
+// store is an observer's real memory (Accessor) are written there.
 func (s *Space) WriteAt(p []byte, addr uint64) (int, error) {
 	n := 0
 	for n < len(p) {
 		a := addr + uint64(n)
+		if k, err := s.viaAccessor(p[n:], a, true); k != 0 || err != nil {
+			n += k
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
 		off := a & pageMask
 		chunk := min(uint64(len(p)-n), PageSize-off)
 		src := p[n : n+int(chunk)]
@@ -41,6 +57,25 @@ func (s *Space) WriteAt(p []byte, addr uint64) (int, error) {
 		n += int(chunk)
 	}
 	return n, nil
+}
+
+// viaAccessor hands the part of p at addr that the observer's memory holds
+// to the observer (Accessor). k == 0 with a nil error: addr is not in it,
+// and the space's own pages hold it.
+func (s *Space) viaAccessor(p []byte, addr uint64, write bool) (k int, err error) {
+	b := s.accessor.Load()
+	if b == nil {
+		return 0, nil
+	}
+	c := b.a.Covers(addr, len(p))
+	if c == 0 {
+		return 0, nil
+	}
+	k, err = b.a.AccessAt(p[:c], addr, write)
+	if k == 0 && err == nil {
+		err = syscall.EFAULT // no progress: never loop
+	}
+	return k, err
 }
 
 // Mincore reports which pages of [addr, addr+length) are present
