@@ -123,6 +123,13 @@ func (h *Handler) installSource(w *window, pg, dst uint64) error {
 func (o *observer) Protect(start, end uint64, prot vmspace.Prot) {
 	h := (*Handler)(o)
 	if h.mem == nil {
+		// No Memory to mprotect with: write-protect the installed
+		// pages instead, where the client registered for it.
+		o.spaceParts(start, end, func(w *window, lo, hi uint64) {
+			if !h.isMirrored(lo, hi) {
+				h.writeProtect(w, lo, hi, prot&vmspace.ProtWrite == 0)
+			}
+		})
 		return
 	}
 	o.spaceParts(start, end, func(w *window, lo, hi uint64) {

@@ -36,6 +36,10 @@ type Client struct {
 	Mem  []byte
 	Addr uint64
 	Fd   int
+	// Mode is the UFFDIO_REGISTER mode used: MISSING, and WP where the
+	// kernel offers it (the server then write-protects the installed
+	// pages of read-only areas). Register re-plugged memory with it.
+	Mode uint64
 }
 
 // Features are the features the client asks for: the events through which
@@ -45,9 +49,9 @@ const Features = uffd.FeatureEventRemove | uffd.FeatureEventUnmap | uffd.Feature
 
 // Open maps size bytes, opens a userfaultfd and registers the mapping.
 func Open(size int) (*Client, error) {
-	fd, _, err := uffd.Open(0, Features)
+	fd, offered, err := uffd.Open(0, Features)
 	if err != nil {
-		fd, _, err = uffd.Open(uffd.UserModeOnly, Features)
+		fd, offered, err = uffd.Open(uffd.UserModeOnly, Features)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("userfaultfd: %w", err)
@@ -58,12 +62,16 @@ func Open(size int) (*Client, error) {
 		return nil, err
 	}
 	addr := uint64(uintptr(unsafe.Pointer(&mem[0])))
-	if err := uffd.Register(fd, uintptr(addr), uintptr(size), uffd.RegisterMissing); err != nil {
+	mode := uint64(uffd.RegisterMissing)
+	if offered&uffd.FeaturePagefaultFlagWP != 0 {
+		mode |= uffd.RegisterWP
+	}
+	if err := uffd.Register(fd, uintptr(addr), uintptr(size), mode); err != nil {
 		unix.Close(fd)
 		unix.Munmap(mem)
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	return &Client{Mem: mem, Addr: addr, Fd: fd}, nil
+	return &Client{Mem: mem, Addr: addr, Fd: fd, Mode: mode}, nil
 }
 
 // Handshake sends the region (contents at offset in the server's image)
@@ -143,6 +151,9 @@ const EnvSocket = "VMSPACE_UFFD_SOCKET"
 //	addr                 the region's address, in decimal
 //	touch I N            hashes of pages I..I+N-1 read by loads (hex, or "fault")
 //	store I B            fill page I with byte B by stores: "ok" or "fault"
+//	astore I B           store I B in the background: "started"
+//	poll                 the background store's answer, or "pending"
+//	await                wait for the background store's answer
 //	pop I r|w            MADV_POPULATE_READ/WRITE on page I: the errno number
 //	dontneed I N         MADV_DONTNEED on pages I..I+N-1: "ok" or the errno
 //	munmap I N           munmap of pages I..I+N-1
@@ -171,6 +182,7 @@ func ScriptMain(pages int, r io.Reader, w io.Writer) error {
 	}
 	bw := bufio.NewWriter(w)
 	sc := bufio.NewScanner(r)
+	var bg chan string // the background store's answer (astore)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
 		if len(fs) == 0 {
@@ -201,6 +213,34 @@ func ScriptMain(pages int, r io.Reader, w io.Writer) error {
 				fmt.Fprintln(bw, "ok")
 			} else {
 				fmt.Fprintln(bw, "fault")
+			}
+		case "astore":
+			bg = make(chan string, 1)
+			go func(i int, b byte, ch chan<- string) {
+				if c.Store(i, b) {
+					ch <- "ok"
+				} else {
+					ch <- "fault"
+				}
+			}(arg(1), byte(arg(2)), bg)
+			fmt.Fprintln(bw, "started")
+		case "poll", "await":
+			if bg == nil {
+				fmt.Fprintln(bw, "none")
+				break
+			}
+			if fs[0] == "await" {
+				ans := <-bg
+				bg = nil
+				fmt.Fprintln(bw, ans)
+				break
+			}
+			select {
+			case ans := <-bg:
+				bg = nil
+				fmt.Fprintln(bw, ans)
+			default:
+				fmt.Fprintln(bw, "pending")
 			}
 		case "pop":
 			fmt.Fprintln(bw, int(c.Populate(arg(1), len(fs) > 2 && fs[2] == "w")))

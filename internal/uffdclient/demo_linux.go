@@ -258,7 +258,7 @@ func (d *demo) hotplug(r *rand.Rand, deadline time.Time, nchunks int) error {
 			d.mu[ch].Unlock()
 			return fmt.Errorf("mmap: %v", e)
 		}
-		if err := uffd.Register(d.c.Fd, addr, length, uffd.RegisterMissing); err != nil {
+		if err := uffd.Register(d.c.Fd, addr, length, d.c.Mode); err != nil {
 			d.mu[ch].Unlock()
 			return fmt.Errorf("register: %v", err)
 		}
