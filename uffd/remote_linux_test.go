@@ -43,12 +43,20 @@ type client struct {
 	out  *bufio.Reader
 	ms   []uffd.Mapping
 	fd   int
+	mem  int // the memory channel of a cooperative client, or -1
 	conn *net.UnixConn
 }
 
 // startClient starts a client process with a region of pages pages and
 // receives its handshake; it skips if userfaultfd is not permitted.
 func startClient(t *testing.T, pages int) *client {
+	t.Helper()
+	return startClientWith(t, pages, false)
+}
+
+// startClientWith is startClient; coop makes the client cooperative (a
+// memory channel in its handshake, c.mem).
+func startClientWith(t *testing.T, pages int, coop bool) *client {
 	t.Helper()
 	if fd, _, err := uffd.Open(0, 0); err != nil {
 		if fd, _, err = uffd.Open(uffd.UserModeOnly, 0); err != nil {
@@ -72,6 +80,9 @@ func startClient(t *testing.T, pages int) *client {
 	c := &client{t: t, conn: fc.(*net.UnixConn)}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	c.cmd.Env = append(os.Environ(), uffdclient.EnvScript+"="+strconv.Itoa(pages))
+	if coop {
+		c.cmd.Env = append(c.cmd.Env, uffdclient.EnvCoop+"=1")
+	}
 	c.cmd.ExtraFiles = []*os.File{theirs}
 	c.cmd.Stderr = os.Stderr
 	c.in, _ = c.cmd.StdinPipe()
@@ -81,7 +92,7 @@ func startClient(t *testing.T, pages int) *client {
 		t.Fatal(err)
 	}
 	theirs.Close()
-	c.ms, c.fd, err = uffd.ReadHandshake(c.conn)
+	c.ms, c.fd, c.mem, err = uffd.ReadHandshakeMemory(c.conn)
 	if err != nil {
 		c.cmd.Process.Kill()
 		c.cmd.Wait()
@@ -141,6 +152,12 @@ func image(pages int) []byte {
 // address equal to the host address, and serves it.
 func serveRemote(t *testing.T, c *client, img []byte) (*vmspace.Space, *uffd.Handler, func()) {
 	t.Helper()
+	return serveRemoteWith(t, c, img, nil)
+}
+
+// serveRemoteWith is serveRemote with a Memory.
+func serveRemoteWith(t *testing.T, c *client, img []byte, mem uffd.Memory) (*vmspace.Space, *uffd.Handler, func()) {
+	t.Helper()
 	s, err := vmspace.New()
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +170,7 @@ func serveRemote(t *testing.T, c *client, img []byte) (*vmspace.Space, *uffd.Han
 		Regions: []uffd.Region{{Host: m.BaseHostVirtAddr, Size: m.Size, Base: m.BaseHostVirtAddr, Source: bytes.NewReader(img)}},
 		Logf:    t.Logf,
 		Pid:     c.cmd.Process.Pid,
+		Memory:  mem,
 	})
 	if err != nil {
 		t.Fatal(err)

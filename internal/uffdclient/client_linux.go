@@ -13,6 +13,7 @@ package uffdclient
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -82,6 +83,50 @@ func (c *Client) Handshake(conn *net.UnixConn, offset uint64) error {
 	}}, c.Fd)
 }
 
+// HandshakeMemory is Handshake for a cooperative client: it also sends
+// the other end of a memory channel and answers the server's drops and
+// protection changes on it (uffd.ServeMemory) from a goroutine of its
+// own, which takes none of the caller's locks, until the server closes
+// the channel.
+func (c *Client) HandshakeMemory(conn *net.UnixConn, offset uint64) error {
+	ours, theirs, err := uffd.MemoryPair()
+	if err != nil {
+		return err
+	}
+	err = uffd.WriteHandshakeMemory(conn, []uffd.Mapping{{
+		BaseHostVirtAddr: c.Addr, Size: uint64(len(c.Mem)), Offset: offset, PageSize: PageSize,
+	}}, c.Fd, theirs)
+	unix.Close(theirs)
+	if err != nil {
+		unix.Close(ours)
+		return err
+	}
+	go func() {
+		uffd.ServeMemory(ours)
+		unix.Close(ours)
+	}()
+	return nil
+}
+
+// dropRequest asks the server to drop n bytes at addr through the space
+// (uffdserve.RequestDrop in the address's low bits) and waits for the
+// answer: the pages read zeros when it returns true. Cooperative clients
+// only.
+func dropRequest(conn *net.UnixConn, addr, n uint64) (bool, error) {
+	const requestDrop = 1 // uffdserve.RequestDrop
+	var req [16]byte
+	binary.LittleEndian.PutUint64(req[:8], addr|requestDrop)
+	binary.LittleEndian.PutUint64(req[8:], n)
+	if _, err := conn.Write(req[:]); err != nil {
+		return false, err
+	}
+	var ans [1]byte
+	if _, err := io.ReadFull(conn, ans[:]); err != nil {
+		return false, err
+	}
+	return ans[0] == 0, nil
+}
+
 // Page returns page i of the region.
 func (c *Client) Page(i int) []byte { return c.Mem[i*PageSize : (i+1)*PageSize] }
 
@@ -144,6 +189,10 @@ const EnvScript = "VMSPACE_UFFD_SCRIPT"
 // dials instead of using descriptor 3.
 const EnvSocket = "VMSPACE_UFFD_SOCKET"
 
+// EnvCoop, if "1", makes the scripted client cooperative: it sends a
+// memory channel with its handshake (HandshakeMemory).
+const EnvCoop = "VMSPACE_UFFD_COOP"
+
 // ScriptMain runs the scripted client: it opens a region of pages pages,
 // sends the handshake on the socket at descriptor 3, then answers one line
 // per command read from r:
@@ -158,6 +207,8 @@ const EnvSocket = "VMSPACE_UFFD_SOCKET"
 //	dontneed I N         MADV_DONTNEED on pages I..I+N-1: "ok" or the errno
 //	munmap I N           munmap of pages I..I+N-1
 //	mremap I N J         move pages I..I+N-1 to page J (MREMAP_FIXED)
+//	sdrop I N            ask the server to drop pages I..I+N-1 through
+//	                     its space (cooperative): "ok" or "refused"
 //	exit
 func ScriptMain(pages int, r io.Reader, w io.Writer) error {
 	c, err := Open(pages * PageSize)
@@ -177,7 +228,12 @@ func ScriptMain(pages int, r io.Reader, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Handshake(conn, 0); err != nil {
+	if os.Getenv(EnvCoop) == "1" {
+		err = c.HandshakeMemory(conn, 0)
+	} else {
+		err = c.Handshake(conn, 0)
+	}
+	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(w)
@@ -241,6 +297,16 @@ func ScriptMain(pages int, r io.Reader, w io.Writer) error {
 				fmt.Fprintln(bw, ans)
 			default:
 				fmt.Fprintln(bw, "pending")
+			}
+		case "sdrop":
+			ok, err := dropRequest(conn, c.Addr+uint64(arg(1)*PageSize), uint64(arg(2)*PageSize))
+			switch {
+			case err != nil:
+				fmt.Fprintln(bw, err)
+			case ok:
+				fmt.Fprintln(bw, "ok")
+			default:
+				fmt.Fprintln(bw, "refused")
 			}
 		case "pop":
 			fmt.Fprintln(bw, int(c.Populate(arg(1), len(fs) > 2 && fs[2] == "w")))
