@@ -1,6 +1,7 @@
 package uffd
 
 import (
+	"errors"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -38,7 +39,7 @@ func (o *observer) Zap(start, end uint64, unmapped bool) {
 		h.self.Unlock()
 		// The zap raises a REMOVE event and waits until the reader has
 		// read it; the reader takes no space lock, so it can.
-		if err := h.mem.Zap(lo, hi-lo); err != nil {
+		if err := h.mem.Zap(lo, hi-lo); err != nil && !errors.Is(err, ErrMemoryGone) {
 			h.logf("uffd: zap [%#x, %#x): %v", lo, hi, err)
 		}
 		// The madvise returned once its events were read; wait until
@@ -136,7 +137,7 @@ func (o *observer) Protect(start, end uint64, prot vmspace.Prot) {
 		if h.isMirrored(lo, hi) {
 			return
 		}
-		if err := h.mem.Protect(lo, hi-lo, prot); err != nil {
+		if err := h.mem.Protect(lo, hi-lo, prot); err != nil && !errors.Is(err, ErrMemoryGone) {
 			h.logf("uffd: protect [%#x, %#x): %v", lo, hi, err)
 		}
 	})

@@ -45,7 +45,8 @@ var ErrMemoryGone = errors.New("uffd: the client's memory channel is gone")
 // session) waits for the answer, at most Timeout. On a timeout or a broken
 // channel, OnFail is called once (with the reason) and every later call
 // fails at once with ErrMemoryGone: the session goes on, and the owner
-// drops the client.
+// drops the client. The handler does not log ErrMemoryGone (OnFail said
+// it once).
 type Remote struct {
 	fd      int
 	timeout time.Duration
@@ -115,7 +116,7 @@ func (r *Remote) call(op uint32, addr, length uint64, prot vmspace.Prot) error {
 	r.mu.Unlock()
 	if err != nil {
 		r.onFail(err)
-		return err
+		return fmt.Errorf("%w: %v", ErrMemoryGone, err)
 	}
 	if errno != 0 {
 		return unix.Errno(errno)
