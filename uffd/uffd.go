@@ -41,10 +41,12 @@ type Memory interface {
 type Config struct {
 	Regions []Region
 	// Memory applies the space's own changes to the real memory; Local
-	// when the window is in this process. nil: the memory is in another
-	// process that changes it itself (its MADV_DONTNEED, munmap and
-	// mremap reach the space as events); then the space's own Unmap,
-	// Advise and Protect reach only pages not yet installed.
+	// when the window is in this process, a Remote for a cooperative
+	// client in another process. nil: the memory is in another process
+	// that changes it itself (its MADV_DONTNEED, munmap and mremap reach
+	// the space as events); then the space's own Unmap and Advise reach
+	// only pages not yet installed, and Protect reaches installed pages
+	// only as write protection, where the client registered WP mode.
 	Memory Memory
 	// Workers is the number of goroutines serving faults (default 1).
 	Workers int
