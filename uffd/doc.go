@@ -100,8 +100,10 @@
 //   - A client that does not cooperate (Firecracker) gets no Memory: the
 //     space's Unmap and Advise drop only what the handler holds (the
 //     image's claim, the space's own pages); pages the client already has
-//     stay until the client drops them itself; Protect reaches them only
-//     as write protection (above), never as SIGSEGV.
+//     stay until the client drops them itself (after an Unmap their
+//     stores wait, write-protected, until an area is mapped there again);
+//     Protect reaches them only as write protection (above), never as
+//     SIGSEGV.
 //
 // The echo of a remote zap: the client's MADV_DONTNEED raises a REMOVE
 // event and does not return until the reader has read it, while the

@@ -31,7 +31,18 @@ func (o *observer) Zap(start, end uint64, unmapped bool) {
 	o.spaceParts(start, end, func(w *window, lo, hi uint64) {
 		w.clearSrc((lo-w.Host)/pageSize, (hi-w.Host)/pageSize)
 		h.dropOverrides(lo, hi)
-		if h.mem == nil || h.isMirrored(lo, hi) {
+		if h.isMirrored(lo, hi) {
+			return
+		}
+		if h.mem == nil {
+			// Nothing can drop the client's pages from here. Where
+			// no area is left, at least its stores to them wait
+			// (write protection, wp_linux.go) until an area that
+			// allows them is mapped there again or the handler
+			// closes.
+			if unmapped {
+				h.writeProtect(w, lo, hi, true)
+			}
 			return
 		}
 		h.self.Lock()

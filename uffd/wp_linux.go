@@ -17,6 +17,9 @@ import (
 //     protection, which also wakes the threads waiting on it;
 //   - a page installed in an area without write permission is installed
 //     write-protected (UFFDIO_COPY_MODE_WP), so a later store faults;
+//   - an Unmap write-protects the pages the client still has there (it
+//     cannot drop them): its stores wait, its loads still see the old
+//     bytes, until a Map there lifts the protection;
 //   - a write-protect fault is served under the area read lock: if the
 //     area allows the write now, the page is un-protected and the thread
 //     woken; if not, the thread is left waiting. The page is present, so

@@ -85,6 +85,28 @@ func TestRemoteWriteProtect(t *testing.T) {
 	if got := c.do("touch 1 1"); got != hashOf(fill(99)) {
 		t.Fatalf("page 1 after its store: %s, want 99s", got)
 	}
+	// Unmapped through the space: the client keeps the page (nothing can
+	// drop it from here), but its stores wait until an area is back.
+	if got := c.do("store 6 5"); got != "ok" {
+		t.Fatal(got)
+	}
+	if err := s.Unmap(pg(6), vmspace.PageSize); err != nil {
+		t.Fatal(err)
+	}
+	blocked := h.Stats().WPBlocked
+	if got := c.do("astore 6 8"); got != "started" {
+		t.Fatal(got)
+	}
+	waitStat(t, h, "write-protect fault on unmapped page 6", func(st uffd.Stats) bool { return st.WPBlocked > blocked })
+	if got := c.do("poll"); got != "pending" {
+		t.Fatalf("store to a page unmapped through the space: %q, want it waiting", got)
+	}
+	if _, err := s.Map(pg(6), vmspace.PageSize, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.do("await"); got != "ok" {
+		t.Fatalf("store after the page was mapped again: %q", got)
+	}
 	// A page first touched in a read-only area comes in write-protected.
 	if err := s.Protect(pg(3), vmspace.PageSize, vmspace.ProtRead); err != nil {
 		t.Fatal(err)
@@ -92,7 +114,7 @@ func TestRemoteWriteProtect(t *testing.T) {
 	if got := c.do("touch 3 1"); got != hashOf(img[3*vmspace.PageSize:4*vmspace.PageSize]) {
 		t.Fatal(got)
 	}
-	blocked := h.Stats().WPBlocked
+	blocked = h.Stats().WPBlocked
 	if got := c.do("astore 3 7"); got != "started" {
 		t.Fatal(got)
 	}
