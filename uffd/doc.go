@@ -16,8 +16,9 @@
 // whole-space mode), so a layout change elsewhere does not stop it and a
 // change of this area waits for it. It checks the access against the area
 // and installs the page with UFFDIO_COPY or UFFDIO_ZEROPAGE. The page holds,
-// in this order: the bytes written through the space before the page was
-// first installed (Space.WriteAt; the space's own page), else the Region's
+// in this order: the space's own page, if one exists (written through the
+// space before the handler attached: afterwards Space.WriteAt goes to the
+// window's memory, see below), else the Region's
 // Source at the page's offset if the page was never dropped, else zeros.
 //
 // A denied access (no area, a guard region, a protection that forbids it,
@@ -46,8 +47,8 @@
 // # One truth for contents
 //
 // A page has exactly one store at any time: before its first install, the
-// space (its own page if written through the space, else the image or
-// zero); from its install on, the host memory, and nothing else. The
+// space (its own page if one was written before the handler attached,
+// else the image or zero); from its install on, the host memory, and nothing else. The
 // handler never copies a page back: after install the space's copy (if
 // any) is dead and the image no longer speaks for the page (its bit is
 // cleared), so there is no second copy to disagree. Dropping the page (the
@@ -55,15 +56,21 @@
 // Advise/Unmap applied through a Memory, Local or Remote) ends the host
 // copy, and the page starts again from zeros, as anonymous memory does.
 //
-// Handler.ReadAt and Handler.WriteAt are the accessors that agree with the
-// process's own loads and stores at all times: they check the access
-// against the area, then read or write the window's memory itself
-// (process_vm_readv/writev; a page not yet installed is faulted in through
-// the handler on the way, so it comes from the same store a load would
-// see). Space.ReadAt and Space.WriteAt on window addresses reach only the
-// space's pre-install store: use them to seed pages before the first
-// touch, not afterwards (a known limit: making them coherent would need
-// the space's page table to point at host memory).
+// Space.ReadAt and Space.WriteAt on window addresses, and Handler.ReadAt
+// and Handler.WriteAt, agree with the process's own loads and stores at
+// all times: the handler is the space's accessor (internal mm.Accessor),
+// so the space hands it every page of a window; it checks the access
+// against the area, then reads or writes the window's memory itself
+// (process_vm_readv/writev; a page not yet installed is faulted in
+// through the handler on the way, so it comes from the same store a load
+// would see: the image, zeros after a drop, or the space's own page if
+// one was written before the handler attached). A write through the space
+// to a page never touched therefore lands on the image's page, as the
+// client's own store would. The area lock is not held across the copy
+// (the fault it may take needs a worker to take that area's read lock,
+// which a writer queued in between would block): a layout change may
+// come between the check and the copy, as with a thread of the process.
+// Do not call them from a Memory or while holding an area lock.
 //
 // # Layout changes
 //

@@ -212,11 +212,12 @@ func TestRemoteFaults(t *testing.T) {
 	if got := c.do("touch 0 4"); got != strings.Join(want, " ") {
 		t.Fatalf("touch 0 4 = %q, want the image's %q", got, want)
 	}
-	// Bytes written through the space before the first touch win.
+	// Bytes written through the space before the first touch land on
+	// what the client would have seen there (the image's page).
 	if _, err := s.WriteAt([]byte("hello"), pg(10)+100); err != nil {
 		t.Fatal(err)
 	}
-	seeded := make([]byte, vmspace.PageSize)
+	seeded := append([]byte(nil), imgPage(10)...)
 	copy(seeded[100:], "hello")
 	if got := c.do("touch 10 1"); got != hashOf(seeded) {
 		t.Fatalf("page written through the space: got %s, want %s", got, hashOf(seeded))

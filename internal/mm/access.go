@@ -7,6 +7,27 @@ import (
 	"github.com/vmspace/vmspace/internal/lockcheck"
 )
 
+// An Accessor is an Observer whose real memory is the store of some pages
+// (package uffd: a window's host memory, from a page's install on). ReadAt
+// and WriteAt hand it the pages it claims, so that they read and write
+// what the real memory's users see, not the space's own copy.
+type Accessor interface {
+	// AccessAt reads (write false) or writes p, which lies within one
+	// page, at addr. ok false: addr is not its, nothing was done. It is
+	// called with no lock of the space held and takes what it needs.
+	AccessAt(p []byte, addr uint64, write bool) (ok bool, err error)
+}
+
+// viaAccessor lets the space's Accessor, if any, do one page's part of a
+// ReadAt or WriteAt.
+func (s *Space) viaAccessor(p []byte, addr uint64, write bool) (bool, error) {
+	acc := s.accessor.Load()
+	if acc == nil {
+		return false, nil
+	}
+	return (*acc).AccessAt(p, addr, write)
+}
+
 // ReadAt reads len(p) bytes at addr, faulting pages in for reading. Each
 // page's read happens under the same lock as its fault, so it is atomic
 // with respect to layout changes.
@@ -17,6 +38,13 @@ func (s *Space) ReadAt(p []byte, addr uint64) (int, error) {
 		off := a & pageMask
 		chunk := min(uint64(len(p)-n), PageSize-off)
 		dst := p[n : n+int(chunk)]
+		if ok, err := s.viaAccessor(dst, a, false); ok {
+			if err != nil {
+				return n, err
+			}
+			n += int(chunk)
+			continue
+		}
 		err := s.access(a, Read, func(f frames.Frame) { s.mem.Read(f, off, dst) })
 		if err != nil {
 			return n, err
@@ -34,6 +62,13 @@ func (s *Space) WriteAt(p []byte, addr uint64) (int, error) {
 		off := a & pageMask
 		chunk := min(uint64(len(p)-n), PageSize-off)
 		src := p[n : n+int(chunk)]
+		if ok, err := s.viaAccessor(src, a, true); ok {
+			if err != nil {
+				return n, err
+			}
+			n += int(chunk)
+			continue
+		}
 		err := s.access(a, Write, func(f frames.Frame) { s.mem.Write(f, off, src) })
 		if err != nil {
 			return n, err

@@ -44,6 +44,11 @@ func (s *Space) SetObserver(o Observer) error {
 	}
 	s.observer = o
 	s.hasObserver.Store(o != nil)
+	if a, ok := o.(Accessor); ok {
+		s.accessor.Store(&a)
+	} else {
+		s.accessor.Store(nil)
+	}
 	return nil
 }
 

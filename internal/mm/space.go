@@ -154,6 +154,10 @@ type Space struct {
 	// hasObserver mirrors observer != nil for the lockless madvise path;
 	// set under the write lock.
 	hasObserver atomic.Bool
+	// accessor is the observer if it is an Accessor (nil otherwise);
+	// stored under the write lock, loaded by ReadAt and WriteAt without
+	// it.
+	accessor atomic.Pointer[Accessor]
 
 	// closing is set under the write lock by Close; read locklessly.
 	closing atomic.Bool
