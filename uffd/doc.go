@@ -58,8 +58,10 @@
 //
 // Space.ReadAt and Space.WriteAt on window addresses, and Handler.ReadAt
 // and Handler.WriteAt, agree with the process's own loads and stores at
-// all times: the handler is the space's accessor (internal mm.Accessor),
-// so the space hands it every page of a window; it checks the access
+// all times where the handler knows the window's process (Config.Pid, or
+// Memory Local; process_vm_readv needs ptrace access to it): the handler
+// is then the space's accessor (internal mm.Accessor), so the space hands
+// it every page of a window; it checks the access
 // against the area, then reads or writes the window's memory itself
 // (process_vm_readv/writev; a page not yet installed is faulted in
 // through the handler on the way, so it comes from the same store a load

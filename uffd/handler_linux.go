@@ -34,6 +34,9 @@ type Handler struct {
 	pidfd   int
 	pid     int
 	workers int
+	// spaceAccess: Space.ReadAt/WriteAt go to the windows' memory
+	// (observer.AccessAt); immutable.
+	spaceAccess bool
 
 	beforeFill func(addr uint64)
 	measureCPU bool
@@ -192,6 +195,8 @@ func New(space *vmspace.Space, fd int, cfg Config) (*Handler, error) {
 	if h.workers <= 0 {
 		h.workers = 1
 	}
+	_, local := cfg.Memory.(Local)
+	h.spaceAccess = cfg.Pid != 0 || local
 	h.cpu = make([]atomic.Int64, 2+h.workers)
 	if h.logf == nil {
 		h.logf = func(string, ...any) {}

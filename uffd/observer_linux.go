@@ -231,7 +231,9 @@ func (h *Handler) lookupOverride(a uint64) (override, bool) {
 // own load would. Called with no space lock held (mm.Accessor).
 func (o *observer) AccessAt(p []byte, addr uint64, write bool) (bool, error) {
 	h := (*Handler)(o)
-	if h.spaceWindow(addr) == nil {
+	if !h.spaceAccess || h.spaceWindow(addr) == nil {
+		// Not knowing the window's process, reading "this process" at
+		// its host addresses could read another mapping.
 		return false, nil
 	}
 	_, err := h.access(p, addr, write)

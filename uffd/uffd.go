@@ -51,7 +51,11 @@ type Config struct {
 	// Workers is the number of goroutines serving faults (default 1).
 	Workers int
 	// Pid is the process whose memory the windows are (0: this process),
-	// for ReadAt and WriteAt.
+	// for ReadAt and WriteAt. Space.ReadAt and Space.WriteAt go to the
+	// windows' memory only where the handler knows that process: Pid
+	// set, or Memory Local; otherwise (Pid 0, another Memory or none)
+	// they reach the space's pre-install store alone, as without a
+	// handler.
 	Pid int
 	// Pidfd, if > 0, is a pidfd of the faulting process: Serve returns
 	// ErrClientGone when it exits. The handler owns it (Close closes it).
