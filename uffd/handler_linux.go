@@ -82,8 +82,10 @@ type Handler struct {
 	noverrides atomic.Int64
 
 	// moveBuf is the bounce page of installSource; used only at commit
-	// of a write session (serialized by the space lock).
-	moveBuf []byte
+	// of a write session (serialized by the space lock), as is
+	// crossMoveLogged (movePage).
+	moveBuf         []byte
+	crossMoveLogged bool
 
 	stats     counters
 	started   atomic.Bool

@@ -94,12 +94,11 @@ func (o *observer) Move(from, to, length uint64, prot vmspace.Prot) {
 				h.mem.Protect(src, pageSize, prot)
 				h.mem.Protect(dst, pageSize, prot)
 			}
-			// The installed page moves with its area (UFFDIO_MOVE
-			// works on the client's memory from here). ENOENT: not
+			// The installed page moves with its area. ENOENT: not
 			// installed.
-			_, err = uffdMove(h.fd, uintptr(dst), uintptr(src), pageSize)
+			err = h.movePage(dst, src)
 		}
-		if err == unix.ENOENT && fromSource {
+		if (err == unix.ENOENT || err == errCrossMove) && fromSource {
 			// Not installed and still the image's: the image page
 			// does not follow the address, so install it at its new
 			// place now (EEXIST: the client's own mremap moved an
@@ -113,10 +112,36 @@ func (o *observer) Move(from, to, length uint64, prot vmspace.Prot) {
 				err = nil
 			}
 		}
-		if err != nil && err != unix.ENOENT && err != unix.EEXIST {
+		if err != nil && err != unix.ENOENT && err != unix.EEXIST && err != errCrossMove {
 			h.logf("uffd: move %#x -> %#x: %v", src, dst, err)
 		}
 	}
+}
+
+// errCrossMove: UFFDIO_MOVE refused a move in another process.
+var errCrossMove = errors.New("uffd: UFFDIO_MOVE refuses moves in another process")
+
+// movePage moves the installed page at host address src to dst
+// (UFFDIO_MOVE). The kernel moves pages only within the mm of the
+// process calling it (fs/userfaultfd.c refuses cross-mm moves with
+// EINVAL), so for a window in another process the move is the client's
+// to do: a Memory that is a Mover (Remote) asks it; without one the page
+// cannot follow its area (logged once; the page at dst then reads as the
+// space's pre-install store says, and the client keeps the old page).
+// Precondition: in a write session (observer).
+func (h *Handler) movePage(dst, src uint64) error {
+	if m, ok := h.mem.(Mover); ok {
+		return m.Move(dst, src, pageSize)
+	}
+	_, err := uffdMove(h.fd, uintptr(dst), uintptr(src), pageSize)
+	if err == unix.EINVAL && h.mem == nil {
+		if !h.crossMoveLogged {
+			h.crossMoveLogged = true
+			h.logf("uffd: the space moved installed pages of a window in another process; UFFDIO_MOVE refuses cross-process moves, so they stay behind (a cooperating client moves them)")
+		}
+		return errCrossMove
+	}
+	return err
 }
 
 // installSource copies page pg of w's Source to host address dst.

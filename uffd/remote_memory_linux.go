@@ -18,20 +18,22 @@ import (
 // and answers on it the server's layout changes that only the client's own
 // system calls can make: MADV_DONTNEED and mprotect of its memory (Linux
 // refuses process_madvise(MADV_DONTNEED) on another process, and has no
-// remote mprotect). The server's end is a Remote, the handler's Memory;
+// remote mprotect) and UFFDIO_MOVE (refused across processes). The server's end is a Remote, the handler's Memory;
 // the client runs ServeMemory on its end.
 //
 // Wire format, little-endian, one request or answer per packet, one
 // request outstanding at a time:
 //
-//	request (32 bytes): op uint32 (1 zap, 2 protect), prot uint32,
-//	                    addr uint64, length uint64, seq uint64
+//	request (40 bytes): op uint32 (1 zap, 2 protect, 3 move), prot uint32,
+//	                    addr uint64, length uint64, seq uint64,
+//	                    src uint64 (move: from src to addr)
 //	answer  (16 bytes): seq uint64, errno uint64 (0: done)
 
 const (
 	memOpZap     = 1
 	memOpProtect = 2
-	memReqSize   = 32
+	memOpMove    = 3
+	memReqSize   = 40
 	memAnsSize   = 16
 )
 
@@ -74,12 +76,18 @@ func NewRemote(fd int, timeout time.Duration, onFail func(error)) (*Remote, erro
 
 // Zap asks the client to drop [addr, addr+length) (MADV_DONTNEED).
 func (r *Remote) Zap(addr, length uint64) error {
-	return r.call(memOpZap, addr, length, 0)
+	return r.call(memOpZap, addr, length, 0, 0)
 }
 
 // Protect asks the client to mprotect [addr, addr+length).
 func (r *Remote) Protect(addr, length uint64, prot vmspace.Prot) error {
-	return r.call(memOpProtect, addr, length, prot)
+	return r.call(memOpProtect, addr, length, prot, 0)
+}
+
+// Move asks the client to move its installed pages [src, src+length) to
+// dst with UFFDIO_MOVE on its own userfaultfd (Mover).
+func (r *Remote) Move(dst, src, length uint64) error {
+	return r.call(memOpMove, dst, length, 0, src)
 }
 
 // Close closes the channel; the client's ServeMemory returns.
@@ -95,7 +103,7 @@ func (r *Remote) Close() error {
 	return err
 }
 
-func (r *Remote) call(op uint32, addr, length uint64, prot vmspace.Prot) error {
+func (r *Remote) call(op uint32, addr, length uint64, prot vmspace.Prot, src uint64) error {
 	r.mu.Lock()
 	if r.mu.dead {
 		r.mu.Unlock()
@@ -109,6 +117,7 @@ func (r *Remote) call(op uint32, addr, length uint64, prot vmspace.Prot) error {
 	binary.LittleEndian.PutUint64(req[8:], addr)
 	binary.LittleEndian.PutUint64(req[16:], length)
 	binary.LittleEndian.PutUint64(req[24:], seq)
+	binary.LittleEndian.PutUint64(req[32:], src)
 	errno, err := r.roundTrip(req[:], seq, time.Now().Add(r.timeout))
 	if err != nil {
 		r.mu.dead = true
@@ -182,12 +191,13 @@ func (r *Remote) wait(ev int16, deadline time.Time) error {
 
 // ServeMemory is the client's side of the memory channel: it answers the
 // server's requests on fd (the client's end of the pair it sent in the
-// handshake) by doing them on this process's memory, until the server
-// closes the channel (nil) or it fails. Run it on a goroutine of its own
+// handshake) by doing them on this process's memory (moves with
+// UFFDIO_MOVE on uffd, the userfaultfd it sent), until the server closes
+// the channel (nil) or it fails. Run it on a goroutine of its own
 // that takes no lock the process's faulting threads may hold: the server
 // waits for its answer inside a write session, and faults on the range
 // wait for that session.
-func ServeMemory(fd int) error {
+func ServeMemory(fd, uffd int) error {
 	var req [memReqSize + 1]byte
 	for {
 		n, err := unix.Read(fd, req[:])
@@ -213,6 +223,14 @@ func ServeMemory(fd int) error {
 			_, _, e = unix.Syscall(unix.SYS_MADVISE, uintptr(addr), uintptr(length), unix.MADV_DONTNEED)
 		case memOpProtect:
 			_, _, e = unix.Syscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(length), uintptr(prot))
+		case memOpMove:
+			src := binary.LittleEndian.Uint64(req[32:])
+			if _, err := uffdMove(uffd, uintptr(addr), uintptr(src), length); err != nil {
+				e, _ = err.(unix.Errno)
+				if e == 0 {
+					e = unix.EIO
+				}
+			}
 		default:
 			e = unix.EINVAL
 		}

@@ -93,6 +93,21 @@ func TestRemoteCooperative(t *testing.T) {
 	if got := c.do("touch 6 1"); got != hashOf(imgPage(6)) {
 		t.Fatalf("page 6 (untouched by the changes): %s", got)
 	}
+	// Moved through the space: the installed pages move with their area
+	// (the client does the UFFDIO_MOVE: the kernel refuses it across
+	// processes), and one never touched brings its image page along.
+	if got := c.do("store 9 77"); got != "ok" {
+		t.Fatal(got)
+	}
+	if _, err := s.Remap(pg(8), 3*vmspace.PageSize, 3*vmspace.PageSize, vmspace.RemapMayMove|vmspace.RemapFixed, pg(12)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.do("touch 12 3"); got != hashOf(imgPage(8))+" "+hashOf(bytes.Repeat([]byte{77}, vmspace.PageSize))+" "+hashOf(imgPage(10)) {
+		t.Fatalf("pages moved through the space: %s", got)
+	}
+	if got := c.do("touch 9 1"); got != "fault" {
+		t.Fatalf("old place of a moved page: %q, want a fault", got)
+	}
 	got := make([]byte, vmspace.PageSize)
 	if _, err := h.ReadAt(got, pg(3)); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{9}, vmspace.PageSize)) {
 		t.Fatalf("Handler.ReadAt page 3: %v", err)
@@ -102,5 +117,26 @@ func TestRemoteCooperative(t *testing.T) {
 	t.Logf("stats: %+v", st)
 	if st.SelfEvents < 2 || st.Removes != 0 {
 		t.Fatalf("stats %+v: want the handler's own REMOVE events (2 zaps) seen as its own and none mirrored", st)
+	}
+}
+
+// TestRemoteMoveWithoutMemory: a window in a process that does not
+// cooperate. UFFDIO_MOVE refuses to move its pages from here (cross-mm),
+// but a page never touched still brings its image page to its new place.
+func TestRemoteMoveWithoutMemory(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	const pages = 8
+	c := startClient(t, pages)
+	img := image(pages)
+	s, _, stop := serveRemote(t, c, img)
+	defer stop()
+	base := c.ms[0].BaseHostVirtAddr
+	pg := func(i int) uint64 { return base + uint64(i)*vmspace.PageSize }
+	c.do("touch 0 1")
+	if _, err := s.Remap(pg(0), 2*vmspace.PageSize, 2*vmspace.PageSize, vmspace.RemapMayMove|vmspace.RemapFixed, pg(4)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.do("touch 5 1"); got != hashOf(img[1*vmspace.PageSize:2*vmspace.PageSize]) {
+		t.Fatalf("untouched page moved through the space: %s, want the image's page 1", got)
 	}
 }

@@ -37,6 +37,14 @@ type Memory interface {
 	Protect(addr, length uint64, prot vmspace.Prot) error
 }
 
+// A Mover is a Memory that also moves installed pages: Move moves the
+// page(s) of [src, src+length) to dst (UFFDIO_MOVE, done by the process
+// whose memory it is, as the kernel refuses cross-process moves), with
+// UFFDIO_MOVE's errors (ENOENT: src not installed, EEXIST: dst is).
+type Mover interface {
+	Move(dst, src, length uint64) error
+}
+
 // Config configures New.
 type Config struct {
 	Regions []Region

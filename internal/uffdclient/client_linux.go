@@ -102,7 +102,7 @@ func (c *Client) HandshakeMemory(conn *net.UnixConn, offset uint64) error {
 		return err
 	}
 	go func() {
-		uffd.ServeMemory(ours)
+		uffd.ServeMemory(ours, c.Fd)
 		unix.Close(ours)
 	}()
 	return nil
