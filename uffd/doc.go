@@ -80,7 +80,8 @@
 // every write session of the space (Map, Unmap, Protect, Advise, Remap)
 // tells it, at commit and with the areas concerned write-locked, which
 // ranges were zapped, moved and re-protected. The handler then forgets the
-// image for zapped pages, moves installed pages with UFFDIO_MOVE (and
+// image for zapped pages, moves installed pages with UFFDIO_MOVE (itself,
+// or through a Mover Memory for another process; see below) (and
 // installs an untouched image page at its new address, since the image does
 // not follow an address), and asks its Memory to zap and mprotect. Because
 // no fault on those areas can be served until the session ends, no stale
@@ -97,12 +98,19 @@
 // remote mprotect, so for a window in another process it depends on the
 // client:
 //
-//   - Moves always: UFFDIO_MOVE works on the client's memory from here.
+//   - Moves: UFFDIO_MOVE moves pages only within the calling process's
+//     own memory (the kernel refuses cross-mm moves with EINVAL), so the
+//     client does them: a cooperative client on request (below); for
+//     another client, a page never touched still gets its image page
+//     installed at its new place, but installed pages stay behind (the
+//     new place reads zeros; logged once). Measured: TestRemoteCooperative
+//     and TestRemoteMoveWithoutMemory.
 //   - A cooperative client (our uffdclient; the handshake carries a second
 //     descriptor, its end of a memory channel: ReadHandshakeMemory,
-//     WriteHandshakeMemory) gets a Remote as Memory: every zap and
+//     WriteHandshakeMemory) gets a Remote as Memory: every zap, move and
 //     protection change of the space is sent to it and done there
-//     (MADV_DONTNEED, mprotect, uffd.ServeMemory) while the write session
+//     (MADV_DONTNEED, UFFDIO_MOVE on its own descriptor, mprotect:
+//     uffd.ServeMemory) while the write session
 //     waits for the answer, at most a deadline; on a timeout the Remote
 //     reports it once (the server logs one line and drops the client) and
 //     fails every later request at once, so the session still ends.
