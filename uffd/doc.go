@@ -80,10 +80,10 @@
 // every write session of the space (Map, Unmap, Protect, Advise, Remap)
 // tells it, at commit and with the areas concerned write-locked, which
 // ranges were zapped, moved and re-protected. The handler then forgets the
-// image for zapped pages, moves installed pages with UFFDIO_MOVE (itself,
-// or through a Mover Memory for another process; see below) (and
-// installs an untouched image page at its new address, since the image does
-// not follow an address), and asks its Memory to zap and mprotect. Because
+// image for zapped pages, moves installed pages with UFFDIO_MOVE (itself
+// in its own process, through a Mover Memory in another: see below),
+// installs an untouched image page at its new address (the image does not
+// follow an address), and asks its Memory to zap and mprotect. Because
 // no fault on those areas can be served until the session ends, no stale
 // page is copied in after a drop.
 //
