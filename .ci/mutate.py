@@ -115,6 +115,14 @@ MUTATIONS = {
    "\tif slot.Load() != f {\n\t\ts.mem.Unref(f)\n\t\treturn false\n\t}\n\treturn true\n}",
    "\treturn true\n}",
    "holdFrame: a reader that loaded a slot takes its frame reference without re-checking the slot (a freed and reused frame is touched)"),
+ "m25-hint-no-range-check": ("internal/mm/lookup.go",
+   "if addr >= a.start && addr < a.end {",
+   "if true {",
+   "lockAreaLockless: use the hinted area without checking that it still covers the address"),
+ "m26-latch-writes-readers-copy": ("internal/tree/tree.go",
+   "\tt.copy[0].store(r)\n\tt.hook(hookPublish)",
+   "\tt.copy[1].store(r)\n\tt.hook(hookPublish)",
+   "publish: rewrite the root copy readers are using while the sequence is odd"),
 }
 
 # Write-lock sites (issue 11): each removes one x.lockArea before a change;
@@ -174,6 +182,7 @@ SUITES = {
  "A": "go test -race -count=1 -timeout 240s ./internal/mm/ ./internal/arealock/ ./internal/spacelock/",
  "B": "go test -race -count=1 -timeout 150s ./internal/torture/",
  "C": "go test -race -count=1 -short -tags vmspace_lockcheck -timeout 240s ./internal/mm/ ./internal/torture/",
+ "T": "go test -race -count=1 -timeout 240s ./internal/tree/",
 }
 
 

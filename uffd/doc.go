@@ -56,23 +56,24 @@
 // Advise/Unmap applied through a Memory, Local or Remote) ends the host
 // copy, and the page starts again from zeros, as anonymous memory does.
 //
-// Space.ReadAt and Space.WriteAt on window addresses, and Handler.ReadAt
-// and Handler.WriteAt, agree with the process's own loads and stores at
-// all times where the handler knows the window's process (Config.Pid, or
-// Memory Local; process_vm_readv needs ptrace access to it): the handler
-// is then the space's accessor (internal mm.Accessor), so the space hands
-// it every page of a window; it checks the access
-// against the area, then reads or writes the window's memory itself
-// (process_vm_readv/writev; a page not yet installed is faulted in
+// Reads and writes through the space agree with the process's own loads
+// and stores at all times: the handler is the space's Accessor (internal
+// mm), so Space.ReadAt and Space.WriteAt on window addresses, like
+// Handler.ReadAt and Handler.WriteAt, check the access against the area
+// and then read or write the window's memory itself
+// (process_vm_readv/writev). A page not yet installed is faulted in
 // through the handler on the way, so it comes from the same store a load
-// would see: the image, zeros after a drop, or the space's own page if
-// one was written before the handler attached). A write through the space
-// to a page never touched therefore lands on the image's page, as the
-// client's own store would. The area lock is not held across the copy
-// (the fault it may take needs a worker to take that area's read lock,
-// which a writer queued in between would block): a layout change may
-// come between the check and the copy, as with a thread of the process.
-// Do not call them from a Memory or while holding an area lock.
+// would see, and from then on the host memory is its only store. Bytes
+// written through the space before a page's first touch therefore land on
+// top of the image's bytes for that page, as a store by the process would.
+// Space.ReadAt and WriteAt hold no lock while the accessor runs, so they
+// may take faults this handler serves (see access_linux.go); like any
+// access from this process they are system calls, not CPU traps. The
+// space goes to the window's memory only where the handler knows whose it
+// is (Config.Pid set, or Memory Local): with neither, reading "this
+// process" at another process's addresses would read the wrong memory,
+// so Space.ReadAt and WriteAt keep to the space's pre-install store.
+// process_vm_readv/writev need ptrace access to the client.
 //
 // # Layout changes
 //

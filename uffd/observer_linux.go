@@ -248,19 +248,3 @@ func (h *Handler) lookupOverride(a uint64) (override, bool) {
 	}
 	return v.(override), true
 }
-
-// AccessAt makes Space.ReadAt and Space.WriteAt on window addresses go to
-// the window's memory (Handler.ReadAt, WriteAt): the one store a page has
-// once installed, and, for a page not installed yet, the fault it takes on
-// the way installs it from the space's pre-install store, as the client's
-// own load would. Called with no space lock held (mm.Accessor).
-func (o *observer) AccessAt(p []byte, addr uint64, write bool) (bool, error) {
-	h := (*Handler)(o)
-	if !h.spaceAccess || h.spaceWindow(addr) == nil {
-		// Not knowing the window's process, reading "this process" at
-		// its host addresses could read another mapping.
-		return false, nil
-	}
-	_, err := h.access(p, addr, write)
-	return true, err
-}

@@ -212,12 +212,14 @@ func TestRemoteFaults(t *testing.T) {
 	if got := c.do("touch 0 4"); got != strings.Join(want, " ") {
 		t.Fatalf("touch 0 4 = %q, want the image's %q", got, want)
 	}
-	// Bytes written through the space before the first touch land on
-	// what the client would have seen there (the image's page).
+	// Bytes written through the space land in what the client sees: the
+	// space's WriteAt goes to the window's memory (the handler is the
+	// space's Accessor), faulting the page in from the image on the way,
+	// so the rest of the page is the image's.
 	if _, err := s.WriteAt([]byte("hello"), pg(10)+100); err != nil {
 		t.Fatal(err)
 	}
-	seeded := append([]byte(nil), imgPage(10)...)
+	seeded := bytes.Clone(imgPage(10))
 	copy(seeded[100:], "hello")
 	if got := c.do("touch 10 1"); got != hashOf(seeded) {
 		t.Fatalf("page written through the space: got %s, want %s", got, hashOf(seeded))
@@ -245,6 +247,32 @@ func TestRemoteFaults(t *testing.T) {
 	copy(want8[10:], "via the handler")
 	if got := c.do("touch 8 1"); got != hashOf(want8) {
 		t.Fatalf("page 8 written through the handler: the client sees %s, want %s", got, hashOf(want8))
+	}
+	// The space's own ReadAt and WriteAt agree with the client after the
+	// install too: they reach the window's memory (Accessor).
+	if _, err := s.ReadAt(got, pg(5)); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{119}, vmspace.PageSize)) {
+		t.Fatalf("Space.ReadAt of the client's stored page 5: %v, %x...", err, got[:8])
+	}
+	if _, err := s.ReadAt(got, pg(9)); err != nil || !bytes.Equal(got, imgPage(9)) {
+		t.Fatalf("Space.ReadAt of untouched page 9: %v, not the image's", err)
+	}
+	if _, err := s.WriteAt([]byte("via the space"), pg(5)+20); err != nil {
+		t.Fatal(err)
+	}
+	want5 := bytes.Repeat([]byte{119}, vmspace.PageSize)
+	copy(want5[20:], "via the space")
+	if got := c.do("touch 5 1"); got != hashOf(want5) {
+		t.Fatalf("installed page 5 written through the space: the client sees %s, want %s", got, hashOf(want5))
+	}
+	// A write the space's protection denies is refused, as a fault would be.
+	if err := s.Protect(pg(6), vmspace.PageSize, vmspace.ProtRead); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteAt([]byte("x"), pg(6)); err == nil {
+		t.Fatal("Space.WriteAt to a read-only window page succeeded")
+	}
+	if err := s.Protect(pg(6), vmspace.PageSize, vmspace.ProtRead|vmspace.ProtWrite); err != nil {
+		t.Fatal(err)
 	}
 	// MADV_DONTNEED by the client: the pages read back as zeros, and the
 	// space dropped its copy too.

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vmspace/vmspace"
+	"github.com/vmspace/vmspace/uffd"
 )
 
 // TestRemoteSpaceAccess: Space.ReadAt and Space.WriteAt on a window agree
@@ -68,5 +69,44 @@ func TestRemoteSpaceAccess(t *testing.T) {
 	}
 	if r := c.do("touch 3 1"); r != hashOf(want3) {
 		t.Fatalf("read-only page after a refused write: %s", r)
+	}
+}
+
+// TestRemoteSpaceAccessUnknownProcess: a handler not told whose memory
+// the window is (no Pid, no Local Memory) does not take Space.ReadAt and
+// WriteAt to "this process" at the window's addresses: they keep to the
+// space's pre-install store, which the client's first touch installs.
+func TestRemoteSpaceAccessUnknownProcess(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	const pages = 4
+	c := startClient(t, pages)
+	s, err := vmspace.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := c.ms[0]
+	if _, err := s.Map(m.BaseHostVirtAddr, m.Size, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
+		t.Fatal(err)
+	}
+	h, err := uffd.New(s, c.fd, uffd.Config{Regions: []uffd.Region{{Host: m.BaseHostVirtAddr, Size: m.Size, Base: m.BaseHostVirtAddr}}, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); h.Serve() }()
+	defer func() { h.Close(); <-done }()
+	pg1 := m.BaseHostVirtAddr + vmspace.PageSize
+	if _, err := s.WriteAt([]byte("seed"), pg1+8); err != nil {
+		t.Fatalf("Space.WriteAt: %v", err)
+	}
+	want := make([]byte, vmspace.PageSize)
+	copy(want[8:], "seed")
+	got := make([]byte, vmspace.PageSize)
+	if _, err := s.ReadAt(got, pg1); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Space.ReadAt: %v, %x...", err, got[8:12])
+	}
+	if r := c.do("touch 1 1"); r != hashOf(want) {
+		t.Fatalf("client's first touch of the seeded page: %s, want %s", r, hashOf(want))
 	}
 }

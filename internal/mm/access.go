@@ -7,44 +7,24 @@ import (
 	"github.com/vmspace/vmspace/internal/lockcheck"
 )
 
-// An Accessor is an Observer whose real memory is the store of some pages
-// (package uffd: a window's host memory, from a page's install on). ReadAt
-// and WriteAt hand it the pages it claims, so that they read and write
-// what the real memory's users see, not the space's own copy.
-type Accessor interface {
-	// AccessAt reads (write false) or writes p, which lies within one
-	// page, at addr. ok false: addr is not its, nothing was done. It is
-	// called with no lock of the space held and takes what it needs.
-	AccessAt(p []byte, addr uint64, write bool) (ok bool, err error)
-}
-
-// viaAccessor lets the space's Accessor, if any, do one page's part of a
-// ReadAt or WriteAt.
-func (s *Space) viaAccessor(p []byte, addr uint64, write bool) (bool, error) {
-	acc := s.accessor.Load()
-	if acc == nil {
-		return false, nil
-	}
-	return (*acc).AccessAt(p, addr, write)
-}
-
 // ReadAt reads len(p) bytes at addr, faulting pages in for reading. Each
 // page's read happens under the same lock as its fault, so it is atomic
-// with respect to layout changes.
+// with respect to layout changes. Ranges whose store is an observer's real
+// memory (Accessor) are read from there instead.
 func (s *Space) ReadAt(p []byte, addr uint64) (int, error) {
 	n := 0
 	for n < len(p) {
 		a := addr + uint64(n)
-		off := a & pageMask
-		chunk := min(uint64(len(p)-n), PageSize-off)
-		dst := p[n : n+int(chunk)]
-		if ok, err := s.viaAccessor(dst, a, false); ok {
+		if k, err := s.viaAccessor(p[n:], a, false); k != 0 || err != nil {
+			n += k
 			if err != nil {
 				return n, err
 			}
-			n += int(chunk)
 			continue
 		}
+		off := a & pageMask
+		chunk := min(uint64(len(p)-n), PageSize-off)
+		dst := p[n : n+int(chunk)]
 		err := s.access(a, Read, func(f frames.Frame) { s.mem.Read(f, off, dst) })
 		if err != nil {
 			return n, err
@@ -54,21 +34,22 @@ func (s *Space) ReadAt(p []byte, addr uint64) (int, error) {
 	return n, nil
 }
 
-// WriteAt writes p at addr, faulting pages in for writing.
+// WriteAt writes p at addr, faulting pages in for writing. Ranges whose
+// store is an observer's real memory (Accessor) are written there.
 func (s *Space) WriteAt(p []byte, addr uint64) (int, error) {
 	n := 0
 	for n < len(p) {
 		a := addr + uint64(n)
-		off := a & pageMask
-		chunk := min(uint64(len(p)-n), PageSize-off)
-		src := p[n : n+int(chunk)]
-		if ok, err := s.viaAccessor(src, a, true); ok {
+		if k, err := s.viaAccessor(p[n:], a, true); k != 0 || err != nil {
+			n += k
 			if err != nil {
 				return n, err
 			}
-			n += int(chunk)
 			continue
 		}
+		off := a & pageMask
+		chunk := min(uint64(len(p)-n), PageSize-off)
+		src := p[n : n+int(chunk)]
 		err := s.access(a, Write, func(f frames.Frame) { s.mem.Write(f, off, src) })
 		if err != nil {
 			return n, err
@@ -76,6 +57,25 @@ func (s *Space) WriteAt(p []byte, addr uint64) (int, error) {
 		n += int(chunk)
 	}
 	return n, nil
+}
+
+// viaAccessor hands the part of p at addr that the observer's memory holds
+// to the observer (Accessor). k == 0 with a nil error: addr is not in it,
+// and the space's own pages hold it.
+func (s *Space) viaAccessor(p []byte, addr uint64, write bool) (k int, err error) {
+	b := s.accessor.Load()
+	if b == nil {
+		return 0, nil
+	}
+	c := b.a.Covers(addr, len(p))
+	if c == 0 {
+		return 0, nil
+	}
+	k, err = b.a.AccessAt(p[:c], addr, write)
+	if k == 0 && err == nil {
+		err = syscall.EFAULT // no progress: never loop
+	}
+	return k, err
 }
 
 // Mincore reports which pages of [addr, addr+length) are present

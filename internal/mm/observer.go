@@ -33,7 +33,31 @@ type Observer interface {
 	Protect(start, end uint64, prot Prot)
 }
 
-// SetObserver installs o (nil removes it). A space has at most one
+// Accessor is an Observer whose real memory becomes the store of some
+// ranges of the space (package uffd: a page of a userfaultfd window lives in
+// the window's memory from its first install on). ReadAt and WriteAt hand
+// those ranges to it, so that bytes read and written through the space are
+// the bytes the process's threads load and store.
+//
+// Lock order: ReadAt and WriteAt call it holding no lock of the space; it
+// may take area locks itself (Space.LockArea) and may cause faults that its
+// own handler serves under an area lock, which is why no lock may be held
+// around it.
+type Accessor interface {
+	// Covers returns how many bytes of [addr, addr+n) from addr on the
+	// accessor serves: 0 when addr is not in its memory.
+	Covers(addr uint64, n int) int
+	// AccessAt reads (write false) or writes p at addr, all of it inside
+	// a range Covers reported, checking the access against the area as a
+	// fault would.
+	AccessAt(p []byte, addr uint64, write bool) (int, error)
+}
+
+// accessorBox holds the installed Accessor for lockless loads.
+type accessorBox struct{ a Accessor }
+
+// SetObserver installs o (nil removes it). If o is also an Accessor, the
+// space's ReadAt and WriteAt go through it for the ranges it covers. A space has at most one
 // observer: installing a second fails with EBUSY. It waits for the write
 // session in progress, if any.
 func (s *Space) SetObserver(o Observer) error {
@@ -44,8 +68,8 @@ func (s *Space) SetObserver(o Observer) error {
 	}
 	s.observer = o
 	s.hasObserver.Store(o != nil)
-	if a, ok := o.(Accessor); ok {
-		s.accessor.Store(&a)
+	if acc, ok := o.(Accessor); ok {
+		s.accessor.Store(&accessorBox{acc})
 	} else {
 		s.accessor.Store(nil)
 	}

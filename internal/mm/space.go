@@ -154,10 +154,9 @@ type Space struct {
 	// hasObserver mirrors observer != nil for the lockless madvise path;
 	// set under the write lock.
 	hasObserver atomic.Bool
-	// accessor is the observer if it is an Accessor (nil otherwise);
-	// stored under the write lock, loaded by ReadAt and WriteAt without
-	// it.
-	accessor atomic.Pointer[Accessor]
+	// accessor is the observer as an Accessor, nil when it is not one;
+	// stored under the write lock, loaded locklessly by ReadAt/WriteAt.
+	accessor atomic.Pointer[accessorBox]
 
 	// closing is set under the write lock by Close; read locklessly.
 	closing atomic.Bool
