@@ -130,6 +130,18 @@ var errCrossMove = errors.New("uffd: UFFDIO_MOVE refuses moves in another proces
 // space's pre-install store says, and the client keeps the old page).
 // Precondition: in a write session (observer).
 func (h *Handler) movePage(dst, src uint64) error {
+	for {
+		err := h.movePageOnce(dst, src)
+		if err != unix.EAGAIN || h.stopping() {
+			return err
+		}
+		// An event is unread (mmap_changing): the reader, which takes
+		// no space lock, reads it while we wait here.
+		yield()
+	}
+}
+
+func (h *Handler) movePageOnce(dst, src uint64) error {
 	if m, ok := h.mem.(Mover); ok {
 		return m.Move(dst, src, pageSize)
 	}

@@ -76,10 +76,7 @@ func (h *Handler) writeProtect(w *window, lo, hi uint64, on bool) {
 		case unix.EAGAIN:
 			// An event is unread (mmap_changing). The reader takes
 			// no space lock, so it reads it while we wait here.
-			h.q.Lock()
-			stopped := h.q.stopped
-			h.q.Unlock()
-			if !stopped {
+			if !h.stopping() {
 				yield()
 				continue
 			}
@@ -131,4 +128,12 @@ func (h *Handler) liftWP() {
 			uffdWriteProtect(h.fd, uintptr(w.Host), w.Size, false)
 		}
 	}
+}
+
+// stopping reports whether the handler is stopping (its reader may be
+// gone, so an unread event may stay unread).
+func (h *Handler) stopping() bool {
+	h.q.Lock()
+	defer h.q.Unlock()
+	return h.q.stopped
 }
