@@ -175,6 +175,43 @@ LOCK_SITES = {
    "expandStack: grow a stack area without write-locking it"),
 }
 
+# Values in the tree's leaves (internal/tree/cell.go): a lockless reader
+# never keeps a value torn by a refill, and no cell is written while a
+# published version or a pinned Snapshot reaches it. Caught by suite T.
+MUTATIONS.update({
+ "c01-findval-no-value-recheck": ("internal/tree/lockless.go",
+   "\tif l.seq.Load() != ls {\n\t\tvar zero V",
+   "\tif false {\n\t\tvar zero V",
+   "findVal: keep the value without re-checking the leaf's seq after copying it"),
+ "c02-find-no-value-recheck": ("internal/tree/lockless.go",
+   "\tif l.seq.Load() != ls {\n\t\treturn Item[V]{}, false, false\n\t}\n\tif addr >= it.End {",
+   "\tif false {\n\t\treturn Item[V]{}, false, false\n\t}\n\tif addr >= it.End {",
+   "find: keep the item without re-checking the leaf's seq after copying it"),
+ "c03-edge-no-value-recheck": ("internal/tree/lockless.go",
+   "\tif l.seq.Load() != ls {\n\t\treturn Item[V]{}, false, false\n\t}\n\treturn it, true, true",
+   "\tif false {\n\t\treturn Item[V]{}, false, false\n\t}\n\treturn it, true, true",
+   "edgeTry (First, Last): keep the item without re-checking the leaf's seq"),
+ "c04-set-into-published-leaf": ("internal/tree/txn.go",
+   "\tl, err := x.ownPath(start)\n|||// ownPath makes the path to the leaf",
+   "\tl, err := x.publishedLeaf(start), error(nil)\n|||"
+   "func (x *Txn[V, C, P]) publishedLeaf(addr uint64) *leaf[V, C, P] {\n"
+   "\tr := x.t.loadRoot()\n\tif r.height == 0 {\n\t\treturn r.leaf\n\t}\n\tn := r.top\n"
+   "\tfor h := r.height; ; h-- {\n\t\ti := max(upper(&n.start, n.count(), addr)-1, 0)\n"
+   "\t\tif h == 1 {\n\t\t\treturn n.leaves[i].Load()\n\t\t}\n\t\tn = n.kids[i].Load()\n\t}\n}\n\n"
+   "// ownPath makes the path to the leaf",
+   "Set: store the new value into the published leaf's cell instead of a private copy"),
+ "c05-retire-ignores-pins": ("internal/tree/recycle.go",
+   "\tif t.pins.Load() == 0 {\n\t\trc.reclaim(t)",
+   "\tif true {\n\t\trc.reclaim(t)",
+   "retire: put what a commit unlinked on the free lists while a Snapshot is pinned"),
+ "c06-cell-plain-words": ("internal/tree/cell_test.go",
+   "type intCell struct{ v atomic.Int64 }\n\nfunc (c *intCell) Load() int { return int(c.v.Load()) }\n\n"
+   "func (c *intCell) Store(v int) {\n\tif c.v.Load() != int64(v) {\n\t\tc.v.Store(int64(v))\n\t}\n}",
+   "type intCell struct{ v int }\n\nfunc (c *intCell) Load() int { return c.v }\n\n"
+   "func (c *intCell) Store(v int) { c.v = v }",
+   "the tests' int cell with a plain word instead of an atomic"),
+})
+
 if "--lock-sites" in __import__("sys").argv:
     MUTATIONS.update(LOCK_SITES)
 

@@ -380,7 +380,7 @@ func (s *Space) findMergeableAnon(a *Area) *anonVMA {
 
 // mergeableAnonIn is findMergeableAnon on the layout snap (a write
 // session's view, or the published tree).
-func mergeableAnonIn(snap tree.Snapshot[entry], a *Area) *anonVMA {
+func mergeableAnonIn(snap tree.Snapshot[entry, entryCell, *entryCell], a *Area) *anonVMA {
 	if it, ok := snap.First(a.end); ok && it.Start == a.end {
 		if av := reusableAnon(it.Val.a, a, it.Val.a); av != nil {
 			return av

@@ -1,6 +1,8 @@
 package mm
 
 import (
+	"sync/atomic"
+
 	"github.com/vmspace/vmspace/internal/tree"
 )
 
@@ -12,6 +14,37 @@ type entry struct {
 	flags Flags
 	pgoff uint64
 	obj   *shmObject
+}
+
+// entryCell is how a tree leaf holds an entry (tree.Cell): atomics,
+// because a lockless lookup may load a cell while the tree's writer
+// rewrites the recycled leaf around it, and throws such loads away.
+type entryCell struct {
+	a     atomic.Pointer[Area]
+	flags atomic.Uint64
+	pgoff atomic.Uint64
+	obj   atomic.Pointer[shmObject]
+}
+
+func (c *entryCell) Load() entry {
+	return entry{c.a.Load(), Flags(c.flags.Load()), c.pgoff.Load(), c.obj.Load()}
+}
+
+// Store skips the words that already hold the value: a locked store costs
+// several times a load, and a refilled leaf often held the same entries.
+func (c *entryCell) Store(e entry) {
+	if c.a.Load() != e.a {
+		c.a.Store(e.a)
+	}
+	if c.flags.Load() != uint64(e.flags) {
+		c.flags.Store(uint64(e.flags))
+	}
+	if c.pgoff.Load() != e.pgoff {
+		c.pgoff.Store(e.pgoff)
+	}
+	if c.obj.Load() != e.obj {
+		c.obj.Store(e.obj)
+	}
 }
 
 // sessState is an area's bookkeeping within one write session.
@@ -42,7 +75,7 @@ type savedFields struct {
 // and frees removed ones; abort puts everything back as it was.
 type session struct {
 	s        *Space
-	txn      *tree.Txn[entry]
+	txn      *tree.Txn[entry, entryCell, *entryCell]
 	saved    []savedFields
 	fresh    []*Area
 	detached []*Area
@@ -63,7 +96,7 @@ func (s *Space) begin() *session {
 }
 
 // view is the session's current layout, changes included.
-func (x *session) view() tree.Snapshot[entry] { return x.txn.Snapshot() }
+func (x *session) view() tree.Snapshot[entry, entryCell, *entryCell] { return x.txn.Snapshot() }
 
 // lockArea write-locks a (vma_start_write).
 func (x *session) lockArea(a *Area) { a.lock.StartWrite(&x.s.lock) }

@@ -137,7 +137,7 @@ type Space struct {
 
 	// tree indexes the areas; readers take snapshots without locks,
 	// writers change it under lock held for writing.
-	tree tree.Tree[entry]
+	tree tree.Tree[entry, entryCell, *entryCell]
 
 	// ptl serializes anon_vma assignment by concurrent faults
 	// (page_table_lock).

@@ -26,12 +26,12 @@ func benchItem(i int) Item[benchVal] {
 	return Item[benchVal]{s, s + page, benchVal{&shared, uint64(i)}}
 }
 
-func bulkTree(tb testing.TB, n int) *Tree[benchVal] {
+func bulkTree(tb testing.TB, n int) *Tree[benchVal, benchCell, *benchCell] {
 	items := make([]Item[benchVal], n)
 	for i := range items {
 		items[i] = benchItem(i)
 	}
-	var tr Tree[benchVal]
+	var tr Tree[benchVal, benchCell, *benchCell]
 	x := tr.Txn()
 	if err := x.Replace(0, math.MaxUint64, items); err != nil {
 		tb.Fatal(err)
@@ -42,8 +42,8 @@ func bulkTree(tb testing.TB, n int) *Tree[benchVal] {
 
 // oneByOne builds the tree the way the project does: one mmap, one Txn. The
 // order is top-down, as mmap places areas.
-func oneByOne(tb testing.TB, n int) *Tree[benchVal] {
-	var tr Tree[benchVal]
+func oneByOne(tb testing.TB, n int) *Tree[benchVal, benchCell, *benchCell] {
+	var tr Tree[benchVal, benchCell, *benchCell]
 	for i := n - 1; i >= 0; i-- {
 		it := benchItem(i)
 		x := tr.Txn()
@@ -64,7 +64,7 @@ func heapAlloc() uint64 {
 }
 
 // bytesPerItem reports the heap that build's tree of n items keeps alive.
-func bytesPerItem(tb testing.TB, n int, build func(testing.TB, int) *Tree[benchVal]) float64 {
+func bytesPerItem(tb testing.TB, n int, build func(testing.TB, int) *Tree[benchVal, benchCell, *benchCell]) float64 {
 	before := heapAlloc()
 	tr := build(tb, n)
 	after := heapAlloc()
@@ -94,12 +94,12 @@ func TestMemoryPerItem(t *testing.T) {
 func BenchmarkMemory(b *testing.B) {
 	for _, c := range []struct {
 		name  string
-		build func(testing.TB, int) *Tree[benchVal]
+		build func(testing.TB, int) *Tree[benchVal, benchCell, *benchCell]
 	}{
 		{"bulk", bulkTree},
 		{"one-txn-each", oneByOne},
-		{"random-order", func(tb testing.TB, n int) *Tree[benchVal] {
-			var tr Tree[benchVal]
+		{"random-order", func(tb testing.TB, n int) *Tree[benchVal, benchCell, *benchCell] {
+			var tr Tree[benchVal, benchCell, *benchCell]
 			for _, i := range rand.Perm(n) {
 				it := benchItem(i)
 				x := tr.Txn()

@@ -37,7 +37,7 @@ func concurrentReaders(t *testing.T, pinned bool) {
 		commits = 600
 	}
 	const space = 1 << 16
-	var tr Tree[int]
+	var tr Tree[int, intCell, *intCell]
 	// Every item's value is its Start, which readers can check on their own.
 	mk := func(s, e uint64) Item[int] { return Item[int]{s, e, int(s)} }
 	var items []Item[int]
@@ -49,7 +49,7 @@ func concurrentReaders(t *testing.T, pinned bool) {
 		t.Fatal(err)
 	}
 	x.Commit()
-	var first Snapshot[int]
+	var first Snapshot[int, intCell, *intCell]
 	firstLen := 0
 	if pinned {
 		first = tr.Snapshot()
@@ -79,8 +79,8 @@ func concurrentReaders(t *testing.T, pinned bool) {
 						return
 					}
 					slot := a &^ 63
-					if v, ok := tr.FindVal(a); ok && uint64(*v) > a ||
-						stable(slot) && a < slot+32 && (!ok || uint64(*v) != slot) {
+					if v, ok := tr.FindVal(a); ok && uint64(v) > a ||
+						stable(slot) && a < slot+32 && (!ok || uint64(v) != slot) {
 						errs <- "lockless FindVal returned a wrong item or missed a stable one"
 						return
 					}

@@ -10,9 +10,10 @@
 // publishes the new root (four fields under a seqcount). This is the kernel's
 // RCU scheme (the maple tree publishes new nodes with rcu_assign_pointer),
 // including its hardest part: the replaced nodes are reused, not left to the
-// garbage collector, so a write in steady state allocates nothing but the box
-// of the value it inserts. recycle.go and lockless.go hold the argument; in
-// short:
+// garbage collector, so a write in steady state allocates nothing. Values
+// live inside the leaves, in cells of the caller's type (Cell), and are
+// recycled with them. recycle.go, lockless.go and cell.go hold the
+// argument; in short:
 //
 //   - Every node has a seqcount, odd from the commit that unlinks it, through
 //     its time on a free list and its refill as a new copy, until the commit
@@ -20,15 +21,18 @@
 //     nodes are never written. Every field a lockless reader reads is an
 //     atomic, because a stale reader may be reading a node while it is
 //     refilled.
-//   - Lockless lookups (Tree.Find, First, Last: the fault path) register
-//     nowhere and take nothing. They walk hand over hand, re-checking each
-//     parent's seq after reading the child's, and the leaf's after copying
-//     the item, and restart from the root when a check fails. A commit
-//     retires (makes odd) everything it unlinked before anything can be
-//     reused, so a successful walk saw one published version, current at
-//     some moment of the call. Nodes are reused only as nodes of the same
-//     kind (type-stable, as SLAB_TYPESAFE_BY_RCU), so a stale pointer always
-//     leads to a node.
+//   - Lockless lookups (Tree.Find, FindVal, First, Last: the fault path)
+//     register nowhere and take nothing. They walk hand over hand,
+//     re-checking each parent's seq after reading the child's, and the
+//     leaf's after copying the item, value included, and restart from the
+//     root when a check fails. A commit retires (makes odd) everything it
+//     unlinked before anything can be reused, so a successful walk saw one
+//     published version, current at some moment of the call. Nodes are
+//     reused only as nodes of the same kind (type-stable, as
+//     SLAB_TYPESAFE_BY_RCU), so a stale pointer always leads to a node.
+//     What a lookup returns is a copy made inside that window: no pointer
+//     into the tree survives the call, so nothing a caller holds can be
+//     rewritten under it.
 //   - Snapshots (Tree.Snapshot: the listing, invariant checks) pin the
 //     version: O(1) to take (an atomic add and a seqcount read), never
 //     retried, never blocking a writer. While any Snapshot is pinned, a
@@ -73,18 +77,30 @@
 //
 // Measured on a 2-vCPU AMD EPYC virtual machine shared with other jobs; see
 // docs/perf.md for the runs, the load and the figures of the whole Map+Unmap
-// pair. Memory per item at 1,000,000 items (TestMemoryPerItem): 44.6 bytes
-// built in bulk (was 35.7 before recycling): a 752-byte leaf holds 29 slots of
-// 24 bytes, and each value is a 16-byte box of its own.
+// pair. Memory per item at 1,000,000 items (TestMemoryPerItem): 37.4 bytes
+// built in bulk for a 16-byte value (was 44.6 with a 16-byte box per value,
+// 35.7 before recycling): a 992-byte leaf holds 29 slots of 32 bytes.
 //
 // A write in steady state copies the path to its leaf into nodes taken from the
-// free lists and allocates only the inserted item's box (TestSteadyStateAllocs:
-// at most 1 allocation per insert and delete). What it still pays is the copy
-// itself: every word goes in with an atomic store (an XCHG on amd64, about 4
-// ns against a fraction of a nanosecond for a memmove), because a stale reader
-// may be in the node. Words that already hold the right value are not stored,
-// which in an insert-then-delete pattern skips most of them (the node refilled
-// is the previous version of the same node).
+// free lists and allocates nothing (TestSteadyStateAllocs: 0 allocations per
+// insert and delete). What it still pays is the copy itself: every word goes
+// in with an atomic store (an XCHG on amd64, about 4 ns against a fraction of
+// a nanosecond for a memmove), because a stale reader may be in the node.
+// Words that already hold the right value are not stored, and a leaf's slots
+// are compared whole first, which in an insert-then-delete pattern skips most
+// of them (the node refilled is the previous version of the same node).
+//
+// Why values in cells and not boxes recycled like nodes: a box outlives the
+// lookup that found it (the caller holds the pointer), and lockless readers
+// register nowhere, so the writer could never know when a box it unlinked is
+// no longer held; reusing it at any point would let a caller read a value
+// being rewritten. Only the collector knew, at one allocation per item
+// written. A cell is read only inside the validated window, so the leaf's
+// seqcount covers it, and it is reused exactly when its leaf is. The price:
+// FindVal returns the value, not a pointer to it (the fault path copies the
+// 32-byte entry it needs out in registers), V must be stored as atomic words
+// (the caller's Cell), and a slot carries the value's size instead of a
+// pointer's. docs/perf.md has the measurements and the alternatives tried.
 //
 // Find through Tree.Find costs what Snapshot.Find did (BenchmarkFindLockless
 // beside BenchmarkFind): the re-checks are plain loads on amd64 and hit lines

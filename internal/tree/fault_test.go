@@ -12,7 +12,7 @@ import (
 // and seqcount, so that two images are equal only if no published node was
 // replaced, refilled, retired or changed in any way (generations included).
 type image struct {
-	r     root[int]
+	r     root[int, intCell, *intCell]
 	nodes []nodeImage
 }
 
@@ -25,18 +25,16 @@ type nodeImage struct {
 	ptrs  [2 * (innerMax + 1)]any
 }
 
-func leafImage(l *leaf[int]) nodeImage {
+func leafImage(l *leaf[int, intCell, *intCell]) nodeImage {
 	im := nodeImage{addr: l, seq: l.seq.Load(), gen: l.gen, n: l.n.Load()}
 	for j := range l.items {
 		im.words[2*j], im.words[2*j+1] = l.items[j].start.Load(), l.items[j].end.Load()
-		if p := l.items[j].val.Load(); p != nil {
-			im.words[2*len(l.items)+j] = uint64(*p) + 1
-		}
+		im.words[2*len(l.items)+j] = uint64(l.items[j].val.Load())
 	}
 	return im
 }
 
-func innerImage(n *inner[int]) nodeImage {
+func innerImage(n *inner[int, intCell, *intCell]) nodeImage {
 	im := nodeImage{addr: n, seq: n.seq.Load(), gen: n.gen, n: n.n.Load()}
 	for i := range n.kids {
 		im.words[3*i], im.words[3*i+1], im.words[3*i+2] = n.start[i].Load(), n.end[i].Load(), n.gap[i].Load()
@@ -45,10 +43,10 @@ func innerImage(n *inner[int]) nodeImage {
 	return im
 }
 
-func capture(s Snapshot[int]) *image {
+func capture(s Snapshot[int, intCell, *intCell]) *image {
 	im := &image{r: *s.root()}
-	var walk func(n *inner[int], h int)
-	walk = func(n *inner[int], h int) {
+	var walk func(n *inner[int, intCell, *intCell], h int)
+	walk = func(n *inner[int, intCell, *intCell], h int) {
 		im.nodes = append(im.nodes, innerImage(n))
 		for i := 0; i < n.count(); i++ {
 			if h == 1 {
@@ -79,7 +77,7 @@ func TestAllocFailure(t *testing.T) {
 		steps = 1000
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
-	var tr Tree[int]
+	var tr Tree[int, intCell, *intCell]
 	var committed model
 	var val int
 	const space = 1 << 20

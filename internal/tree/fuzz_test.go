@@ -35,7 +35,7 @@ func FuzzTree(f *testing.F) {
 		in := &fuzzInput{data}
 		rng := rand.New(rand.NewPCG(uint64(len(data)), 1))
 		const space = 1 << 16
-		var tr Tree[int]
+		var tr Tree[int, intCell, *intCell]
 		var committed, working model
 		x := tr.Txn()
 		val := 0

@@ -22,7 +22,7 @@ import "math"
 // HighestGap returns the end of the highest free range of at least length bytes
 // inside [lo, hi): [end-length, end) is free and lies inside [lo, hi), and no
 // such range ends higher. A zero length never matches.
-func (s Snapshot[V]) HighestGap(lo, hi, length uint64) (end uint64, ok bool) {
+func (s Snapshot[V, C, P]) HighestGap(lo, hi, length uint64) (end uint64, ok bool) {
 	if length == 0 || lo >= hi || hi-lo < length {
 		return 0, false
 	}
@@ -46,7 +46,7 @@ func (s Snapshot[V]) HighestGap(lo, hi, length uint64) (end uint64, ok bool) {
 
 // LowestGap returns the lowest start >= lo such that [start, start+length) is
 // free and start+length <= hi. A zero length never matches.
-func (s Snapshot[V]) LowestGap(lo, hi, length uint64) (start uint64, ok bool) {
+func (s Snapshot[V, C, P]) LowestGap(lo, hi, length uint64) (start uint64, ok bool) {
 	if length == 0 || lo >= hi || hi-lo < length {
 		return 0, false
 	}
@@ -70,7 +70,7 @@ func (s Snapshot[V]) LowestGap(lo, hi, length uint64) (start uint64, ok bool) {
 
 // span returns the Start of the first item and the End of the last one of a
 // non-empty tree.
-func (r *root[V]) span() (first, last uint64) {
+func (r *root[V, C, P]) span() (first, last uint64) {
 	if r.height == 0 {
 		return r.leaf.startAt(0), r.leaf.endAt(r.leaf.count() - 1)
 	}
@@ -103,7 +103,7 @@ func worthEntering(start, end, gap, lo, hi, length uint64) bool {
 }
 
 // highInner searches the gaps between the items of n's subtree, highest first.
-func highInner[V any](n *inner[V], h int, lo, hi, length uint64) (uint64, bool) {
+func highInner[V any, C comparable, P Cell[C, V]](n *inner[V, C, P], h int, lo, hi, length uint64) (uint64, bool) {
 	for i := n.count() - 1; i >= 0; i-- {
 		s := n.sumAt(i)
 		if worthEntering(s.start, s.end, s.gap, lo, hi, length) {
@@ -130,7 +130,7 @@ func highInner[V any](n *inner[V], h int, lo, hi, length uint64) (uint64, bool) 
 	return 0, false
 }
 
-func highLeaf[V any](l *leaf[V], lo, hi, length uint64) (uint64, bool) {
+func highLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], lo, hi, length uint64) (uint64, bool) {
 	for j := l.count() - 1; j > 0 && l.startAt(j) > lo; j-- {
 		if e, ok := fitHigh(l.endAt(j-1), l.startAt(j), lo, hi, length); ok {
 			return e, true
@@ -140,7 +140,7 @@ func highLeaf[V any](l *leaf[V], lo, hi, length uint64) (uint64, bool) {
 }
 
 // lowInner searches the gaps between the items of n's subtree, lowest first.
-func lowInner[V any](n *inner[V], h int, lo, hi, length uint64) (uint64, bool) {
+func lowInner[V any, C comparable, P Cell[C, V]](n *inner[V, C, P], h int, lo, hi, length uint64) (uint64, bool) {
 	for i := 0; i < n.count(); i++ {
 		s := n.sumAt(i)
 		if i > 0 {
@@ -168,7 +168,7 @@ func lowInner[V any](n *inner[V], h int, lo, hi, length uint64) (uint64, bool) {
 	return 0, false
 }
 
-func lowLeaf[V any](l *leaf[V], lo, hi, length uint64) (uint64, bool) {
+func lowLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], lo, hi, length uint64) (uint64, bool) {
 	for j := 1; j < l.count() && l.endAt(j-1) < hi; j++ {
 		if a, ok := fitLow(l.endAt(j-1), l.startAt(j), lo, hi, length); ok {
 			return a, true

@@ -25,7 +25,7 @@ package tree
 // Find returns the item of the published tree with Start <= addr < End. It takes
 // no lock, allocates nothing and never blocks a writer; it retries when a
 // commit changed the nodes it walked.
-func (t *Tree[V]) Find(addr uint64) (Item[V], bool) {
+func (t *Tree[V, C, P]) Find(addr uint64) (Item[V], bool) {
 	for spins := 0; ; spins++ {
 		if it, ok, valid := t.find(addr); valid {
 			return it, ok
@@ -34,29 +34,30 @@ func (t *Tree[V]) Find(addr uint64) (Item[V], bool) {
 	}
 }
 
-// FindVal is Find for a caller that needs only the value: it returns a
-// pointer to the item's boxed value, which is immutable once published
-// and kept alive by the collector, so it stays valid after the node is
-// recycled. It is the fault path's lookup: a pointer comes back in a
-// register, where Find copies a whole Item through two returns (measured:
-// the copies were about a third of a present-page fault).
-func (t *Tree[V]) FindVal(addr uint64) (*V, bool) {
+// FindVal is Find for a caller that needs only the value: the fault
+// path's lookup. The value is loaded inside the validated window like
+// Find's item, so it is one published version's and the caller owns the
+// copy; what it points to is the caller's business (internal/mm revalidates
+// the area under the area's lock). It returns the value alone because
+// copying a whole Item through two returns was about a third of a
+// present-page fault when the value was boxed (measured then; the box and
+// its pointer are gone, see cell.go).
+func (t *Tree[V, C, P]) FindVal(addr uint64) (V, bool) {
 	for spins := 0; ; spins++ {
-		if v, valid := t.findVal(addr); valid {
-			return v, v != nil
+		if v, ok, valid := t.findVal(addr); valid {
+			return v, ok
 		}
 		backoff(spins)
 	}
 }
 
-// findVal is one try of FindVal; valid is false when a re-check failed,
-// and v is nil when no item covers addr. Its walk is find's, written out
-// again on purpose: with the walk factored into one helper returning the
-// leaf, the slot and the leaf's seq, a present-page fault measured 61-77 ns
-// against 51-70 ns (5 runs each, BenchmarkFault/present/areas=1000,
-// per-area), the helper's call and four results costing more than the
-// shared lines save.
-func (t *Tree[V]) findVal(addr uint64) (v *V, valid bool) {
+// findVal is one try of FindVal; valid is false when a re-check failed.
+// Its walk is find's, written out again on purpose: with the walk factored
+// into one helper returning the leaf, the slot and the leaf's seq, a
+// present-page fault measured 61-77 ns against 51-70 ns (5 runs each,
+// BenchmarkFault/present/areas=1000, per-area), the helper's call and four
+// results costing more than the shared lines save.
+func (t *Tree[V, C, P]) findVal(addr uint64) (v V, found, valid bool) {
 	ts := t.seq.Load()
 	rc := &t.copy[ts&1]
 	h := int(rc.height.Load())
@@ -66,15 +67,15 @@ func (t *Tree[V]) findVal(addr uint64) (v *V, valid bool) {
 		n := rc.top.Load()
 		for {
 			if n == nil {
-				return nil, false
+				return
 			}
 			ns := n.seq.Load()
 			if ns&1 != 0 || pseq.Load() != pv {
-				return nil, false
+				return
 			}
 			i := upper(&n.start, clampInner(n.n.Load()), addr) - 1
 			if i < 0 || addr >= n.end[i].Load() {
-				return nil, n.seq.Load() == ns
+				return v, false, n.seq.Load() == ns
 			}
 			pseq, pv = &n.seq, ns
 			if h == 1 {
@@ -86,31 +87,32 @@ func (t *Tree[V]) findVal(addr uint64) (v *V, valid bool) {
 		}
 	}
 	if l == nil {
-		return nil, pseq.Load() == pv && h == 0
+		return v, false, pseq.Load() == pv && h == 0
 	}
 	t.hook(hookReadLeaf)
 	ls := l.seq.Load()
 	if ls&1 != 0 || pseq.Load() != pv {
-		return nil, false
+		return
 	}
 	j := l.startUpper(clampLeaf(l.n.Load()), addr) - 1
 	if j < 0 {
-		return nil, l.seq.Load() == ls
+		return v, false, l.seq.Load() == ls
 	}
 	t.hook(hookReadItem)
 	sl := &l.items[j]
-	end, p := sl.end.Load(), sl.val.Load()
-	if p == nil || l.seq.Load() != ls {
-		return nil, false
+	if addr < sl.end.Load() {
+		v, found = P(&sl.val).Load(), true
 	}
-	if addr >= end {
-		return nil, true
+	t.hook(hookReadValue)
+	if l.seq.Load() != ls {
+		var zero V
+		return zero, false, false
 	}
-	return p, true
+	return v, found, true
 }
 
 // find is one try of Find; valid is false when a re-check failed.
-func (t *Tree[V]) find(addr uint64) (it Item[V], found, valid bool) {
+func (t *Tree[V, C, P]) find(addr uint64) (it Item[V], found, valid bool) {
 	ts := t.seq.Load()
 	rc := &t.copy[ts&1]
 	h := int(rc.height.Load())
@@ -153,8 +155,9 @@ func (t *Tree[V]) find(addr uint64) (it Item[V], found, valid bool) {
 		return it, false, l.seq.Load() == ls
 	}
 	t.hook(hookReadItem)
-	it, ok := l.item(j)
-	if !ok || l.seq.Load() != ls {
+	it = l.item(j)
+	t.hook(hookReadValue)
+	if l.seq.Load() != ls {
 		return Item[V]{}, false, false
 	}
 	if addr >= it.End {
@@ -165,12 +168,12 @@ func (t *Tree[V]) find(addr uint64) (it Item[V], found, valid bool) {
 
 // First returns the first item of the published tree with End > from, and
 // Last the last one with Start < before; both as lockless as Find.
-func (t *Tree[V]) First(from uint64) (Item[V], bool) { return t.edge(from, true) }
+func (t *Tree[V, C, P]) First(from uint64) (Item[V], bool) { return t.edge(from, true) }
 
 // Last: see First.
-func (t *Tree[V]) Last(before uint64) (Item[V], bool) { return t.edge(before, false) }
+func (t *Tree[V, C, P]) Last(before uint64) (Item[V], bool) { return t.edge(before, false) }
 
-func (t *Tree[V]) edge(key uint64, first bool) (Item[V], bool) {
+func (t *Tree[V, C, P]) edge(key uint64, first bool) (Item[V], bool) {
 	for spins := 0; ; spins++ {
 		if it, ok, valid := t.edgeTry(key, first); valid {
 			return it, ok
@@ -179,7 +182,7 @@ func (t *Tree[V]) edge(key uint64, first bool) (Item[V], bool) {
 	}
 }
 
-func (t *Tree[V]) edgeTry(key uint64, first bool) (it Item[V], found, valid bool) {
+func (t *Tree[V, C, P]) edgeTry(key uint64, first bool) (it Item[V], found, valid bool) {
 	ts := t.seq.Load()
 	rc := &t.copy[ts&1]
 	h := int(rc.height.Load())
@@ -217,6 +220,7 @@ func (t *Tree[V]) edgeTry(key uint64, first bool) (it Item[V], found, valid bool
 	if l == nil {
 		return it, false, pseq.Load() == pv && h == 0
 	}
+	t.hook(hookReadLeaf)
 	ls := l.seq.Load()
 	if ls&1 != 0 || pseq.Load() != pv {
 		return
@@ -231,8 +235,10 @@ func (t *Tree[V]) edgeTry(key uint64, first bool) (it Item[V], found, valid bool
 	if j < 0 || j >= c {
 		return it, false, l.seq.Load() == ls
 	}
-	it, ok := l.item(j)
-	if !ok || l.seq.Load() != ls {
+	t.hook(hookReadItem)
+	it = l.item(j)
+	t.hook(hookReadValue)
+	if l.seq.Load() != ls {
 		return Item[V]{}, false, false
 	}
 	return it, true, true
@@ -246,14 +252,15 @@ const (
 	hookPublishSecond                  // Commit: sequence even, copy 1 written
 	hookRefill                         // a reused node half refilled
 	hookRetire                         // Commit: leaves retired, internal nodes not yet
-	hookReadLeaf                       // Find: leaf pointer loaded, its seq not yet
-	hookReadItem                       // Find: item found in the leaf, not yet copied
+	hookReadLeaf                       // Find, First, Last: leaf pointer loaded, its seq not yet
+	hookReadItem                       // ... item found in the leaf, not yet copied
+	hookReadValue                      // ... item copied, the leaf's seq not yet re-checked
 )
 
 // hooks are the test failpoints; a nil Tree.hooks costs one load and branch.
 type hooks struct{ at func(hookPoint) }
 
-func (t *Tree[V]) hook(p hookPoint) {
+func (t *Tree[V, C, P]) hook(p hookPoint) {
 	if h := t.hooks; h != nil {
 		h.at(p)
 	}

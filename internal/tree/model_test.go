@@ -119,7 +119,7 @@ func (m model) snap(addr uint64, rng *rand.Rand) uint64 {
 	return addr
 }
 
-func collect[V any](s Snapshot[V], asc bool, key uint64, limit int) []Item[V] {
+func collect[V any, C comparable, P Cell[C, V]](s Snapshot[V, C, P], asc bool, key uint64, limit int) []Item[V] {
 	n := s.Len()
 	if limit > 0 {
 		n = min(n, limit)
@@ -149,7 +149,7 @@ func prefix(items []Item[int], limit int) []Item[int] {
 // compare checks every read operation of s against m: the full contents, and
 // probes at random addresses and at item boundaries, where off-by-one errors
 // live. space bounds the addresses the test uses.
-func compare(s Snapshot[int], m model, rng *rand.Rand, space uint64, probes int) error {
+func compare(s Snapshot[int, intCell, *intCell], m model, rng *rand.Rand, space uint64, probes int) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func compare(s Snapshot[int], m model, rng *rand.Rand, space uint64, probes int)
 }
 
 // probe is compare without the full walks, for big trees.
-func probe(s Snapshot[int], m model, rng *rand.Rand, space uint64, probes int) error {
+func probe(s Snapshot[int, intCell, *intCell], m model, rng *rand.Rand, space uint64, probes int) error {
 	if s.Len() != len(m) {
 		return fmt.Errorf("Len = %d, model has %d", s.Len(), len(m))
 	}
@@ -253,7 +253,7 @@ type op struct {
 	val    int
 }
 
-func (o op) apply(x *Txn[int]) error {
+func (o op) apply(x *Txn[int, intCell, *intCell]) error {
 	if o.set {
 		return x.Set(o.lo, o.val)
 	}
@@ -374,13 +374,13 @@ func TestRandomAgainstModel(t *testing.T) {
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(seed), 42))
-			var tr Tree[int]
+			var tr Tree[int, intCell, *intCell]
 			var committed, working model
-			var x *Txn[int]
+			var x *Txn[int, intCell, *intCell]
 			var val int
 			const space = 1 << 20
 			type kept struct {
-				s Snapshot[int]
+				s Snapshot[int, intCell, *intCell]
 				m model
 			}
 			var old []kept

@@ -18,9 +18,12 @@ import "sync/atomic"
 // The fields below the slots are the writer's alone.
 
 const (
-	// leafMax items per leaf. A slot is 24 bytes (start, end and a pointer to the
-	// boxed value), so a leaf is 16 + 30*24 + 16 = 752 bytes, inside the 768-byte
-	// size class.
+	// leafMax items per leaf. A slot is 16 bytes of range plus the value's
+	// cell (cell.go): 32 bytes for a 16-byte value, so a leaf is 16 + 30*32
+	// + 16 = 992 bytes (1024-byte size class); with the 32-byte cell of
+	// internal/mm's areas, 1472 bytes (1536-byte class). Fewer, smaller
+	// slots would cut the bytes a leaf copy compares, but add a level to
+	// every walk at 1,000,000 items.
 	leafMax = 29
 	leafMin = leafMax / 2
 
@@ -31,24 +34,24 @@ const (
 	innerMin = innerMax / 2
 )
 
-// slot is one item in a leaf. The value is boxed: a box is written once, before
-// its pointer is published, and never changed, so readers load it with the one
-// atomic pointer load and the box can be shared by every version of the tree
-// that holds the item (copying a leaf copies pointers, not values).
-type slot[V any] struct {
+// slot is one item in a leaf, its value inline in a cell (cell.go): the
+// value is written only while the leaf is private to the writer, and a
+// lockless reader's loads of it are validated by the leaf's seq like the
+// range's.
+type slot[V any, C comparable, P Cell[C, V]] struct {
 	start, end atomic.Uint64
-	val        atomic.Pointer[V]
+	val        C
 }
 
 // leaf holds items in address order. Slots at and beyond n are always zero so
 // that a removed item's value does not keep anything alive.
-type leaf[V any] struct {
+type leaf[V any, C comparable, P Cell[C, V]] struct {
 	seq   atomic.Uint64 // seqcount: odd while private to a writer, retired or free
 	n     atomic.Int32
 	dead  bool // writer: dropped from the Txn's working tree
-	items [leafMax + 1]slot[V]
-	gen   uint64   // writer: generation of the Txn that made this copy; see Txn
-	next  *leaf[V] // writer: free-list and limbo link
+	items [leafMax + 1]slot[V, C, P]
+	gen   uint64         // writer: generation of the Txn that made this copy; see Txn
+	next  *leaf[V, C, P] // writer: free-list and limbo link
 }
 
 // inner is an internal node. For each child i it keeps, next to the pointer, the
@@ -63,17 +66,17 @@ type leaf[V any] struct {
 // exactly one of kids and leaves is used, as the height says. Two typed arrays
 // cost 8 bytes per child more than one untyped one but need neither unsafe nor an
 // interface type switch on the lookup path.
-type inner[V any] struct {
+type inner[V any, C comparable, P Cell[C, V]] struct {
 	seq    atomic.Uint64
 	n      atomic.Int32
 	dead   bool
 	start  [innerMax + 1]atomic.Uint64
 	end    [innerMax + 1]atomic.Uint64
 	gap    [innerMax + 1]atomic.Uint64
-	kids   [innerMax + 1]atomic.Pointer[inner[V]]
-	leaves [innerMax + 1]atomic.Pointer[leaf[V]]
+	kids   [innerMax + 1]atomic.Pointer[inner[V, C, P]]
+	leaves [innerMax + 1]atomic.Pointer[leaf[V, C, P]]
 	gen    uint64
-	next   *inner[V]
+	next   *inner[V, C, P]
 }
 
 // node is what the generic rebalancing code (fixPair and friends) needs from
@@ -90,36 +93,40 @@ type node[N any] interface {
 // sum is what a parent stores about one child.
 type sum struct{ start, end, gap uint64 }
 
-func (l *leaf[V]) count() int     { return int(l.n.Load()) }
-func (l *leaf[V]) owner() uint64  { return l.gen }
-func (n *inner[V]) count() int    { return int(n.n.Load()) }
-func (n *inner[V]) owner() uint64 { return n.gen }
+func (l *leaf[V, C, P]) count() int     { return int(l.n.Load()) }
+func (l *leaf[V, C, P]) owner() uint64  { return l.gen }
+func (n *inner[V, C, P]) count() int    { return int(n.n.Load()) }
+func (n *inner[V, C, P]) owner() uint64 { return n.gen }
 
 // Slot accessors. Loads of a valid index in a stable node.
-func (l *leaf[V]) startAt(j int) uint64 { return l.items[j].start.Load() }
-func (l *leaf[V]) endAt(j int) uint64   { return l.items[j].end.Load() }
+func (l *leaf[V, C, P]) startAt(j int) uint64 { return l.items[j].start.Load() }
+func (l *leaf[V, C, P]) endAt(j int) uint64   { return l.items[j].end.Load() }
 
-// item returns slot j as an Item. The box is never nil in a stable node; a
-// reader racing a refill can see nil, which it must treat as a failed read.
-func (l *leaf[V]) item(j int) (Item[V], bool) {
+// item returns slot j as an Item. A lockless reader racing a refill may get
+// a mix of two items, which its re-check of the leaf's seq throws away.
+func (l *leaf[V, C, P]) item(j int) Item[V] {
 	s := &l.items[j]
-	st, e, p := s.start.Load(), s.end.Load(), s.val.Load()
-	if p == nil {
-		return Item[V]{}, false
-	}
-	return Item[V]{st, e, *p}, true
+	return Item[V]{s.start.Load(), s.end.Load(), P(&s.val).Load()}
 }
 
 // copyFrom copies slot s to d, storing only the words that differ. A locked
 // store costs several times a load and compare, and with LIFO free lists the
 // node refilled is often the previous version of the same node (a write, then
 // one that undoes it), so most words are already right.
-func (d *slot[V]) copyFrom(s *slot[V]) {
+//
+// Whole slots are compared first, with plain loads: only the writer stores
+// to slots, so its plain reads race with nothing (readers only load). An
+// equal slot, the common case, then costs one compare instead of two calls
+// into the cell (its methods are reached through the generic dictionary and
+// not inlined): a Map+Unmap pair went from 52,782 to 49,996 instructions
+// under callgrind (48,618 with boxed values; docs/perf.md).
+func (d *slot[V, C, P]) copyFrom(s *slot[V, C, P]) {
+	if *d == *s {
+		return
+	}
 	storeIfNew(&d.start, s.start.Load())
 	storeIfNew(&d.end, s.end.Load())
-	if p := s.val.Load(); d.val.Load() != p {
-		d.val.Store(p)
-	}
+	P(&d.val).Store(P(&s.val).Load())
 }
 
 func storeIfNew(w *atomic.Uint64, v uint64) {
@@ -128,17 +135,19 @@ func storeIfNew(w *atomic.Uint64, v uint64) {
 	}
 }
 
-func (d *slot[V]) zero() {
+func (d *slot[V, C, P]) zero() {
+	if *d == (slot[V, C, P]{}) {
+		return
+	}
 	storeIfNew(&d.start, 0)
 	storeIfNew(&d.end, 0)
-	if d.val.Load() != nil {
-		d.val.Store(nil)
-	}
+	var zero V
+	P(&d.val).Store(zero)
 }
 
 // copyItems copies k slots from src[si:] to l[di:]; l and src may be the same
 // leaf (the copy runs in the direction that makes it a memmove).
-func (l *leaf[V]) copyItems(di int, src *leaf[V], si, k int) {
+func (l *leaf[V, C, P]) copyItems(di int, src *leaf[V, C, P], si, k int) {
 	if l == src && di > si {
 		for j := k - 1; j >= 0; j-- {
 			l.items[di+j].copyFrom(&src.items[si+j])
@@ -150,18 +159,23 @@ func (l *leaf[V]) copyItems(di int, src *leaf[V], si, k int) {
 	}
 }
 
-func (l *leaf[V]) clearItems(from, to int) {
+func (l *leaf[V, C, P]) clearItems(from, to int) {
 	for j := from; j < to; j++ {
 		l.items[j].zero()
 	}
 }
 
 // setN sets the count; the writer owns the leaf.
-func (l *leaf[V]) setN(m int) { l.n.Store(int32(m)) }
+func (l *leaf[V, C, P]) setN(m int) { l.n.Store(int32(m)) }
 
 // fill makes n (private, odd) a copy of src; entries n held beyond src's
 // count from an earlier life are cleared.
-func (n *inner[V]) fill(src *inner[V]) {
+//
+// Negative result: comparing each of the five arrays whole first (as
+// copyFrom compares slots) added instructions instead of saving them
+// (50,603 against 49,996 per Map+Unmap pair under callgrind; docs/perf.md):
+// the arrays seldom matched whole, and the compare came on top of the copy.
+func (n *inner[V, C, P]) fill(src *inner[V, C, P]) {
 	old, m := n.count(), src.count()
 	n.copyEntries(0, src, 0, m)
 	n.clearEntries(m, old)
@@ -171,7 +185,7 @@ func (n *inner[V]) fill(src *inner[V]) {
 // summary returns what the parent stores for this leaf. An empty leaf only
 // exists for the moment between a deletion and its parent merging it away, and
 // its summary is never read.
-func (l *leaf[V]) summary() sum {
+func (l *leaf[V, C, P]) summary() sum {
 	n := l.count()
 	if n == 0 {
 		return sum{}
@@ -188,7 +202,7 @@ func (l *leaf[V]) summary() sum {
 	return sum{l.startAt(0), prevEnd, gap}
 }
 
-func (n *inner[V]) summary() sum {
+func (n *inner[V, C, P]) summary() sum {
 	c := n.count()
 	if c == 0 {
 		return sum{}
@@ -200,20 +214,20 @@ func (n *inner[V]) summary() sum {
 	return sum{n.start[0].Load(), n.end[c-1].Load(), gap}
 }
 
-func (n *inner[V]) sumAt(i int) sum {
+func (n *inner[V, C, P]) sumAt(i int) sum {
 	return sum{n.start[i].Load(), n.end[i].Load(), n.gap[i].Load()}
 }
 
 // setSum stores child i's summary, skipping words that do not change (a
 // locked store costs far more than a load).
-func (n *inner[V]) setSum(i int, s sum) {
+func (n *inner[V, C, P]) setSum(i int, s sum) {
 	storeIfNew(&n.start[i], s.start)
 	storeIfNew(&n.end[i], s.end)
 	storeIfNew(&n.gap[i], s.gap)
 }
 
 // moveTail moves the last k items of l to the front of dst.
-func (l *leaf[V]) moveTail(dst *leaf[V], k int) {
+func (l *leaf[V, C, P]) moveTail(dst *leaf[V, C, P], k int) {
 	ln, dn := l.count(), dst.count()
 	dst.copyItems(k, dst, 0, dn)
 	dst.copyItems(0, l, ln-k, k)
@@ -223,7 +237,7 @@ func (l *leaf[V]) moveTail(dst *leaf[V], k int) {
 }
 
 // moveHead moves the first k items of src to the end of l.
-func (l *leaf[V]) moveHead(src *leaf[V], k int) {
+func (l *leaf[V, C, P]) moveHead(src *leaf[V, C, P], k int) {
 	ln, sn := l.count(), src.count()
 	l.copyItems(ln, src, 0, k)
 	src.copyItems(0, src, k, sn-k)
@@ -234,13 +248,13 @@ func (l *leaf[V]) moveHead(src *leaf[V], k int) {
 
 // appendAll copies src's items to the end of l without touching src, which may
 // be a published node (a merge only reads its right-hand sibling).
-func (l *leaf[V]) appendAll(src *leaf[V]) {
+func (l *leaf[V, C, P]) appendAll(src *leaf[V, C, P]) {
 	ln, sn := l.count(), src.count()
 	l.copyItems(ln, src, 0, sn)
 	l.setN(ln + sn)
 }
 
-func (n *inner[V]) copyEntry(di int, src *inner[V], si int) {
+func (n *inner[V, C, P]) copyEntry(di int, src *inner[V, C, P], si int) {
 	storeIfNew(&n.start[di], src.start[si].Load())
 	storeIfNew(&n.end[di], src.end[si].Load())
 	storeIfNew(&n.gap[di], src.gap[si].Load())
@@ -254,7 +268,7 @@ func (n *inner[V]) copyEntry(di int, src *inner[V], si int) {
 
 // copyEntries copies k child entries from src[si:] to n[di:]; n and src may be
 // the same node (the copy runs in the direction that makes it a memmove).
-func (n *inner[V]) copyEntries(di int, src *inner[V], si, k int) {
+func (n *inner[V, C, P]) copyEntries(di int, src *inner[V, C, P], si, k int) {
 	if n == src && di > si {
 		for j := k - 1; j >= 0; j-- {
 			n.copyEntry(di+j, src, si+j)
@@ -266,7 +280,7 @@ func (n *inner[V]) copyEntries(di int, src *inner[V], si, k int) {
 	}
 }
 
-func (n *inner[V]) clearEntries(from, to int) {
+func (n *inner[V, C, P]) clearEntries(from, to int) {
 	for i := from; i < to; i++ {
 		storeIfNew(&n.start[i], 0)
 		storeIfNew(&n.end[i], 0)
@@ -280,7 +294,7 @@ func (n *inner[V]) clearEntries(from, to int) {
 	}
 }
 
-func (n *inner[V]) moveTail(dst *inner[V], k int) {
+func (n *inner[V, C, P]) moveTail(dst *inner[V, C, P], k int) {
 	nn, dn := n.count(), dst.count()
 	dst.copyEntries(k, dst, 0, dn)
 	dst.copyEntries(0, n, nn-k, k)
@@ -289,7 +303,7 @@ func (n *inner[V]) moveTail(dst *inner[V], k int) {
 	dst.n.Store(int32(dn + k))
 }
 
-func (n *inner[V]) moveHead(src *inner[V], k int) {
+func (n *inner[V, C, P]) moveHead(src *inner[V, C, P], k int) {
 	nn, sn := n.count(), src.count()
 	n.copyEntries(nn, src, 0, k)
 	src.copyEntries(0, src, k, sn-k)
@@ -298,21 +312,21 @@ func (n *inner[V]) moveHead(src *inner[V], k int) {
 	src.n.Store(int32(sn - k))
 }
 
-func (n *inner[V]) appendAll(src *inner[V]) {
+func (n *inner[V, C, P]) appendAll(src *inner[V, C, P]) {
 	nn, sn := n.count(), src.count()
 	n.copyEntries(nn, src, 0, sn)
 	n.n.Store(int32(nn + sn))
 }
 
 // insertEntry opens slot i (shifting i.. right); the caller fills it.
-func (n *inner[V]) insertEntry(i int) {
+func (n *inner[V, C, P]) insertEntry(i int) {
 	c := n.count()
 	n.copyEntries(i+1, n, i, c-i)
 	n.n.Store(int32(c + 1))
 }
 
 // removeEntry closes slot i.
-func (n *inner[V]) removeEntry(i int) {
+func (n *inner[V, C, P]) removeEntry(i int) {
 	c := n.count()
 	n.copyEntries(i, n, i+1, c-i-1)
 	n.n.Store(int32(c - 1))
@@ -353,7 +367,7 @@ func lower(a *[innerMax + 1]atomic.Uint64, n int, key uint64) int {
 }
 
 // startUpper returns the index of the first of the first n items with Start > key.
-func (l *leaf[V]) startUpper(n int, key uint64) int {
+func (l *leaf[V, C, P]) startUpper(n int, key uint64) int {
 	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -367,7 +381,7 @@ func (l *leaf[V]) startUpper(n int, key uint64) int {
 }
 
 // startLower returns the index of the first of the first n items with Start >= key.
-func (l *leaf[V]) startLower(n int, key uint64) int {
+func (l *leaf[V, C, P]) startLower(n int, key uint64) int {
 	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -381,7 +395,7 @@ func (l *leaf[V]) startLower(n int, key uint64) int {
 }
 
 // endUpper returns the index of the first of the first n items with End > key.
-func (l *leaf[V]) endUpper(n int, key uint64) int {
+func (l *leaf[V, C, P]) endUpper(n int, key uint64) int {
 	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)

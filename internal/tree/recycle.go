@@ -33,29 +33,29 @@ const (
 
 // recycler is the writer's bookkeeping; only the holder of the write exclusion
 // touches it.
-type recycler[V any] struct {
-	freeLeaves  *leaf[V]
-	freeInners  *inner[V]
+type recycler[V any, C comparable, P Cell[C, V]] struct {
+	freeLeaves  *leaf[V, C, P]
+	freeInners  *inner[V, C, P]
 	nFreeLeaves int
 	nFreeInners int
 
-	limboLeaves  *leaf[V]
-	limboInners  *inner[V]
+	limboLeaves  *leaf[V, C, P]
+	limboInners  *inner[V, C, P]
 	nLimboLeaves int
 	nLimboInners int
 
 	reused uint64 // nodes handed out again from the free lists (a statistic)
 
 	// This Txn's nodes (odd until Commit) and the published nodes it unlinks.
-	newLeaves []*leaf[V]
-	newInners []*inner[V]
-	oldLeaves []*leaf[V]
-	oldInners []*inner[V]
+	newLeaves []*leaf[V, C, P]
+	newInners []*inner[V, C, P]
+	oldLeaves []*leaf[V, C, P]
+	oldInners []*inner[V, C, P]
 }
 
 // newLeaf returns a private leaf, odd, holding whatever it held before (the
 // caller fills or clears it). It is where the allocation failpoint fires.
-func (x *Txn[V]) newLeaf() (*leaf[V], error) {
+func (x *Txn[V, C, P]) newLeaf() (*leaf[V, C, P], error) {
 	if err := x.alloc(); err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (x *Txn[V]) newLeaf() (*leaf[V], error) {
 		rc.nFreeLeaves--
 		rc.reused++
 	} else {
-		l = new(leaf[V])
+		l = new(leaf[V, C, P])
 		l.seq.Store(1)
 	}
 	l.gen, l.dead = x.gen, false
@@ -74,7 +74,7 @@ func (x *Txn[V]) newLeaf() (*leaf[V], error) {
 	return l, nil
 }
 
-func (x *Txn[V]) newInner() (*inner[V], error) {
+func (x *Txn[V, C, P]) newInner() (*inner[V, C, P], error) {
 	if err := x.alloc(); err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func (x *Txn[V]) newInner() (*inner[V], error) {
 		rc.nFreeInners--
 		rc.reused++
 	} else {
-		n = new(inner[V])
+		n = new(inner[V, C, P])
 		n.seq.Store(1)
 	}
 	n.gen, n.dead = x.gen, false
@@ -93,7 +93,7 @@ func (x *Txn[V]) newInner() (*inner[V], error) {
 	return n, nil
 }
 
-func (rc *recycler[V]) putLeaf(l *leaf[V]) {
+func (rc *recycler[V, C, P]) putLeaf(l *leaf[V, C, P]) {
 	if rc.nFreeLeaves < maxFree {
 		l.next = rc.freeLeaves
 		rc.freeLeaves = l
@@ -101,7 +101,7 @@ func (rc *recycler[V]) putLeaf(l *leaf[V]) {
 	}
 }
 
-func (rc *recycler[V]) putInner(n *inner[V]) {
+func (rc *recycler[V, C, P]) putInner(n *inner[V, C, P]) {
 	if rc.nFreeInners < maxFree {
 		n.next = rc.freeInners
 		rc.freeInners = n
@@ -112,7 +112,7 @@ func (rc *recycler[V]) putInner(n *inner[V]) {
 // seal runs just before Commit publishes: the Txn's live nodes become stable
 // (even), its dead ones (made and dropped in this Txn, never reachable) go
 // back to the free lists, still odd.
-func (rc *recycler[V]) seal() {
+func (rc *recycler[V, C, P]) seal() {
 	for i, l := range rc.newLeaves {
 		if l.dead {
 			rc.putLeaf(l)
@@ -136,7 +136,7 @@ func (rc *recycler[V]) seal() {
 // becomes odd, all of them before any can be reused (lockless.go relies on a
 // parent being odd by the time its child can be refilled), and then goes to
 // the free lists, or to limbo while a Snapshot is pinned.
-func (rc *recycler[V]) retire(t *Tree[V]) {
+func (rc *recycler[V, C, P]) retire(t *Tree[V, C, P]) {
 	for _, l := range rc.oldLeaves {
 		l.seq.Add(1)
 	}
@@ -177,7 +177,7 @@ func (rc *recycler[V]) retire(t *Tree[V]) {
 }
 
 // reclaim moves limbo to the free lists once no Snapshot is pinned.
-func (rc *recycler[V]) reclaim(t *Tree[V]) {
+func (rc *recycler[V, C, P]) reclaim(t *Tree[V, C, P]) {
 	if (rc.limboLeaves == nil && rc.limboInners == nil) || t.pins.Load() != 0 {
 		return
 	}
@@ -199,7 +199,7 @@ func (rc *recycler[V]) reclaim(t *Tree[V]) {
 
 // discard ends a Txn that publishes nothing: its nodes were never reachable
 // and go back to the free lists; what it meant to unlink stays published.
-func (rc *recycler[V]) discard() {
+func (rc *recycler[V, C, P]) discard() {
 	for i, l := range rc.newLeaves {
 		rc.putLeaf(l)
 		rc.newLeaves[i] = nil

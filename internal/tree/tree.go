@@ -15,7 +15,7 @@ type Item[V any] struct {
 // without any lock, or take a Snapshot; writers change the tree through a Txn,
 // and the caller guarantees that only one Txn is open at a time (the space's
 // write lock). The zero Tree is an empty tree ready to use.
-type Tree[V any] struct {
+type Tree[V any, C comparable, P Cell[C, V]] struct {
 	// The published root, as a latch (the kernel's seqcount_latch, as in
 	// raw_write_seqcount_latch): two copies of the root and a sequence whose
 	// low bit says which copy readers use. Commit rewrites the copy readers
@@ -32,29 +32,29 @@ type Tree[V any] struct {
 	// a locked OS thread hands the P away (futex wakeups: 14% of the
 	// profile). F kept 0.36 of its idle fault rate under unrelated churn.
 	seq  atomic.Uint64
-	copy [2]rootCopy[V]
+	copy [2]rootCopy[V, C, P]
 
 	// pins counts the Snapshots not yet released; while it is not zero, nodes
 	// that a commit unlinks wait in limbo instead of being reused (recycle.go).
 	pins atomic.Int64
 
 	// Writer state: touched only by the holder of the caller's write exclusion.
-	gen   uint64 // generation of the last Txn started
-	txn   Txn[V] // the one Txn, reused so that starting one does not allocate
-	rc    recycler[V]
+	gen   uint64       // generation of the last Txn started
+	txn   Txn[V, C, P] // the one Txn, reused so that starting one does not allocate
+	rc    recycler[V, C, P]
 	hooks *hooks // test failpoints; nil in production
 }
 
 // rootCopy is one copy of the published root in the latch.
-type rootCopy[V any] struct {
-	leaf   atomic.Pointer[leaf[V]] // the whole tree when height == 0; nil when empty
-	top    atomic.Pointer[inner[V]]
+type rootCopy[V any, C comparable, P Cell[C, V]] struct {
+	leaf   atomic.Pointer[leaf[V, C, P]] // the whole tree when height == 0; nil when empty
+	top    atomic.Pointer[inner[V, C, P]]
 	height atomic.Int32
 	count  atomic.Int64
 }
 
 // store writes r into c. Writer only, on the copy readers are not using.
-func (c *rootCopy[V]) store(r *root[V]) {
+func (c *rootCopy[V, C, P]) store(r *root[V, C, P]) {
 	c.leaf.Store(r.leaf)
 	c.top.Store(r.top)
 	c.height.Store(int32(r.height))
@@ -62,19 +62,19 @@ func (c *rootCopy[V]) store(r *root[V]) {
 }
 
 // root is one version's description, as a reader or a Txn holds it.
-type root[V any] struct {
-	leaf   *leaf[V]
-	top    *inner[V]
+type root[V any, C comparable, P Cell[C, V]] struct {
+	leaf   *leaf[V, C, P]
+	top    *inner[V, C, P]
 	height int
 	count  int
 }
 
 // loadRoot reads the published root consistently (a latch read section).
-func (t *Tree[V]) loadRoot() root[V] {
+func (t *Tree[V, C, P]) loadRoot() root[V, C, P] {
 	for spins := 0; ; spins++ {
 		s := t.seq.Load()
 		c := &t.copy[s&1]
-		r := root[V]{c.leaf.Load(), c.top.Load(), int(c.height.Load()), int(c.count.Load())}
+		r := root[V, C, P]{c.leaf.Load(), c.top.Load(), int(c.height.Load()), int(c.count.Load())}
 		if t.seq.Load() == s {
 			return r
 		}
@@ -88,7 +88,7 @@ func (t *Tree[V]) loadRoot() root[V] {
 // flip reads a copy that is not written until the next flip, so it sees the
 // old root whole; its re-check of the sequence tells it the root moved on.
 // Writer only.
-func (t *Tree[V]) publish(r *root[V]) {
+func (t *Tree[V, C, P]) publish(r *root[V, C, P]) {
 	t.seq.Add(1) // odd: readers use copy 1, the old root
 	t.copy[0].store(r)
 	t.hook(hookPublish)
@@ -111,43 +111,43 @@ func backoff(spins int) {
 }
 
 // Len returns the number of items in the published tree.
-func (t *Tree[V]) Len() int { return t.loadRoot().count }
+func (t *Tree[V, C, P]) Len() int { return t.loadRoot().count }
 
 // Snapshot pins the current committed version and returns it: until Release,
 // no node it can reach is reused, so it stays valid and unchanging however
 // many commits follow. Taking one is O(1): one atomic add and a seqcount read.
 // A Snapshot that is never released stays valid too; it only makes writers
 // leave the nodes they unlink to the garbage collector instead of reusing them.
-func (t *Tree[V]) Snapshot() Snapshot[V] {
+func (t *Tree[V, C, P]) Snapshot() Snapshot[V, C, P] {
 	// The add comes before the root is read, and Commit reads pins after it
 	// publishes: of a commit and a Snapshot that race, either the commit sees
 	// the pin (and holds back what it unlinks) or the Snapshot sees the new
 	// root (and cannot reach what was unlinked). Go's atomics are sequentially
 	// consistent, which this store-load pattern needs.
 	t.pins.Add(1)
-	return Snapshot[V]{r: t.loadRoot(), t: t}
+	return Snapshot[V, C, P]{r: t.loadRoot(), t: t}
 }
 
 // Snapshot is an immutable view of the tree. The zero Snapshot is an empty
 // tree. A Snapshot from Txn.Snapshot is the exception: it shows the
 // transaction's work in progress and is only for the writer's own use while the
 // transaction is open.
-type Snapshot[V any] struct {
-	r root[V]
-	x *Txn[V]  // a Txn's live view when not nil
-	t *Tree[V] // the tree pinned, until Release
+type Snapshot[V any, C comparable, P Cell[C, V]] struct {
+	r root[V, C, P]
+	x *Txn[V, C, P]  // a Txn's live view when not nil
+	t *Tree[V, C, P] // the tree pinned, until Release
 }
 
 // Release unpins a Snapshot from Tree.Snapshot; it must not be used after.
 // Releasing a zero or Txn Snapshot does nothing.
-func (s *Snapshot[V]) Release() {
+func (s *Snapshot[V, C, P]) Release() {
 	if s.t != nil {
 		s.t.pins.Add(-1)
 		s.t = nil
 	}
 }
 
-func (s *Snapshot[V]) root() *root[V] {
+func (s *Snapshot[V, C, P]) root() *root[V, C, P] {
 	if s.x != nil {
 		return &s.x.r
 	}
@@ -155,10 +155,10 @@ func (s *Snapshot[V]) root() *root[V] {
 }
 
 // Len returns the number of items.
-func (s Snapshot[V]) Len() int { return s.root().count }
+func (s Snapshot[V, C, P]) Len() int { return s.root().count }
 
 // Find returns the item with Start <= addr < End.
-func (s Snapshot[V]) Find(addr uint64) (Item[V], bool) {
+func (s Snapshot[V, C, P]) Find(addr uint64) (Item[V], bool) {
 	r := s.root()
 	l := r.leaf
 	if h := r.height; h > 0 {
@@ -185,11 +185,11 @@ func (s Snapshot[V]) Find(addr uint64) (Item[V], bool) {
 	if j < 0 || addr >= l.endAt(j) {
 		return Item[V]{}, false
 	}
-	return l.item(j)
+	return l.item(j), true
 }
 
 // First returns the first item with End > from.
-func (s Snapshot[V]) First(from uint64) (Item[V], bool) {
+func (s Snapshot[V, C, P]) First(from uint64) (Item[V], bool) {
 	r := s.root()
 	l := r.leaf
 	if h := r.height; h > 0 {
@@ -211,13 +211,13 @@ func (s Snapshot[V]) First(from uint64) (Item[V], bool) {
 		return Item[V]{}, false
 	}
 	if j := l.endUpper(l.count(), from); j < l.count() {
-		return l.item(j)
+		return l.item(j), true
 	}
 	return Item[V]{}, false
 }
 
 // Last returns the last item with Start < before.
-func (s Snapshot[V]) Last(before uint64) (Item[V], bool) {
+func (s Snapshot[V, C, P]) Last(before uint64) (Item[V], bool) {
 	r := s.root()
 	l := r.leaf
 	if h := r.height; h > 0 {
@@ -239,14 +239,14 @@ func (s Snapshot[V]) Last(before uint64) (Item[V], bool) {
 		return Item[V]{}, false
 	}
 	if j := l.startLower(l.count(), before) - 1; j >= 0 {
-		return l.item(j)
+		return l.item(j), true
 	}
 	return Item[V]{}, false
 }
 
 // Ascend calls fn for the items with End > from, in increasing order, until fn
 // returns false.
-func (s Snapshot[V]) Ascend(from uint64, fn func(Item[V]) bool) {
+func (s Snapshot[V, C, P]) Ascend(from uint64, fn func(Item[V]) bool) {
 	r := s.root()
 	switch {
 	case r.height == 0:
@@ -258,7 +258,7 @@ func (s Snapshot[V]) Ascend(from uint64, fn func(Item[V]) bool) {
 	}
 }
 
-func ascendInner[V any](n *inner[V], h int, from uint64, fn func(Item[V]) bool) bool {
+func ascendInner[V any, C comparable, P Cell[C, V]](n *inner[V, C, P], h int, from uint64, fn func(Item[V]) bool) bool {
 	for i := upper(&n.end, n.count(), from); i < n.count(); i++ {
 		var more bool
 		if h == 1 {
@@ -273,10 +273,10 @@ func ascendInner[V any](n *inner[V], h int, from uint64, fn func(Item[V]) bool) 
 	return true
 }
 
-func ascendLeaf[V any](l *leaf[V], from uint64, fn func(Item[V]) bool) bool {
+func ascendLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], from uint64, fn func(Item[V]) bool) bool {
 	c := l.count()
 	for j := l.endUpper(c, from); j < c; j++ {
-		it, _ := l.item(j)
+		it := l.item(j)
 		if !fn(it) {
 			return false
 		}
@@ -286,7 +286,7 @@ func ascendLeaf[V any](l *leaf[V], from uint64, fn func(Item[V]) bool) bool {
 
 // Descend calls fn for the items with Start < before, in decreasing order,
 // until fn returns false.
-func (s Snapshot[V]) Descend(before uint64, fn func(Item[V]) bool) {
+func (s Snapshot[V, C, P]) Descend(before uint64, fn func(Item[V]) bool) {
 	r := s.root()
 	switch {
 	case r.height == 0:
@@ -298,7 +298,7 @@ func (s Snapshot[V]) Descend(before uint64, fn func(Item[V]) bool) {
 	}
 }
 
-func descendInner[V any](n *inner[V], h int, before uint64, fn func(Item[V]) bool) bool {
+func descendInner[V any, C comparable, P Cell[C, V]](n *inner[V, C, P], h int, before uint64, fn func(Item[V]) bool) bool {
 	for i := lower(&n.start, n.count(), before) - 1; i >= 0; i-- {
 		var more bool
 		if h == 1 {
@@ -313,9 +313,9 @@ func descendInner[V any](n *inner[V], h int, before uint64, fn func(Item[V]) boo
 	return true
 }
 
-func descendLeaf[V any](l *leaf[V], before uint64, fn func(Item[V]) bool) bool {
+func descendLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], before uint64, fn func(Item[V]) bool) bool {
 	for j := l.startLower(l.count(), before) - 1; j >= 0; j-- {
-		it, _ := l.item(j)
+		it := l.item(j)
 		if !fn(it) {
 			return false
 		}

@@ -14,9 +14,9 @@ import (
 func it(s, e uint64) Item[int] { return Item[int]{s, e, int(s)} }
 
 // build returns a tree holding items, inserted in one Replace.
-func build(t testing.TB, items ...Item[int]) *Tree[int] {
+func build(t testing.TB, items ...Item[int]) *Tree[int, intCell, *intCell] {
 	t.Helper()
-	var tr Tree[int]
+	var tr Tree[int, intCell, *intCell]
 	x := tr.Txn()
 	if err := x.Replace(0, math.MaxUint64, items); err != nil {
 		t.Fatal(err)
@@ -31,8 +31,8 @@ func build(t testing.TB, items ...Item[int]) *Tree[int] {
 }
 
 func TestEmpty(t *testing.T) {
-	var tr Tree[int]
-	for _, s := range []Snapshot[int]{{}, tr.Snapshot(), tr.Txn().Snapshot()} {
+	var tr Tree[int, intCell, *intCell]
+	for _, s := range []Snapshot[int, intCell, *intCell]{{}, tr.Snapshot(), tr.Txn().Snapshot()} {
 		if err := s.Validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -237,7 +237,7 @@ func TestReplace(t *testing.T) {
 		{"clear all", []rep{{0, 100, []Item[int]{it(10, 20), it(30, 40)}}, {0, math.MaxUint64, nil}}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var tr Tree[int]
+			var tr Tree[int, intCell, *intCell]
 			for _, o := range c.ops {
 				x := tr.Txn()
 				if err := x.Replace(o.lo, o.hi, o.items); err != nil {
@@ -255,27 +255,27 @@ func TestReplace(t *testing.T) {
 func TestContractViolationsPanic(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		fn   func(x *Txn[int])
+		fn   func(x *Txn[int, intCell, *intCell])
 		msg  string
 	}{
-		{"straddles lo", func(x *Txn[int]) { x.Replace(15, 40, nil) }, "straddles 0xf"},
-		{"straddles hi", func(x *Txn[int]) { x.Replace(5, 15, nil) }, "straddles 0xf"},
-		{"straddles both", func(x *Txn[int]) { x.Replace(12, 18, []Item[int]{it(12, 18)}) }, "straddles"},
-		{"unsorted", func(x *Txn[int]) { x.Replace(30, 60, []Item[int]{it(40, 50), it(30, 35)}) }, "out of order"},
-		{"overlapping", func(x *Txn[int]) { x.Replace(30, 60, []Item[int]{it(30, 45), it(40, 50)}) }, "overlapping"},
-		{"empty item", func(x *Txn[int]) { x.Replace(30, 60, []Item[int]{it(40, 40)}) }, "empty"},
-		{"outside", func(x *Txn[int]) { x.Replace(30, 60, []Item[int]{it(50, 70)}) }, "outside"},
-		{"inverted", func(x *Txn[int]) { x.Replace(60, 30, nil) }, "inverted"},
-		{"set missing", func(x *Txn[int]) { x.Set(11, 0) }, "no item starts at 0xb"},
-		{"set on empty", func(x *Txn[int]) {
+		{"straddles lo", func(x *Txn[int, intCell, *intCell]) { x.Replace(15, 40, nil) }, "straddles 0xf"},
+		{"straddles hi", func(x *Txn[int, intCell, *intCell]) { x.Replace(5, 15, nil) }, "straddles 0xf"},
+		{"straddles both", func(x *Txn[int, intCell, *intCell]) { x.Replace(12, 18, []Item[int]{it(12, 18)}) }, "straddles"},
+		{"unsorted", func(x *Txn[int, intCell, *intCell]) { x.Replace(30, 60, []Item[int]{it(40, 50), it(30, 35)}) }, "out of order"},
+		{"overlapping", func(x *Txn[int, intCell, *intCell]) { x.Replace(30, 60, []Item[int]{it(30, 45), it(40, 50)}) }, "overlapping"},
+		{"empty item", func(x *Txn[int, intCell, *intCell]) { x.Replace(30, 60, []Item[int]{it(40, 40)}) }, "empty"},
+		{"outside", func(x *Txn[int, intCell, *intCell]) { x.Replace(30, 60, []Item[int]{it(50, 70)}) }, "outside"},
+		{"inverted", func(x *Txn[int, intCell, *intCell]) { x.Replace(60, 30, nil) }, "inverted"},
+		{"set missing", func(x *Txn[int, intCell, *intCell]) { x.Set(11, 0) }, "no item starts at 0xb"},
+		{"set on empty", func(x *Txn[int, intCell, *intCell]) {
 			x.Replace(0, 100, nil)
 			x.Set(10, 0)
 		}, "no item starts"},
-		{"write after commit", func(x *Txn[int]) {
+		{"write after commit", func(x *Txn[int, intCell, *intCell]) {
 			x.Commit()
 			x.Replace(30, 40, nil)
 		}, "finished Txn"},
-		{"commit twice", func(x *Txn[int]) {
+		{"commit twice", func(x *Txn[int, intCell, *intCell]) {
 			x.Commit()
 			x.Commit()
 		}, "finished Txn"},
@@ -351,10 +351,10 @@ func TestTxnIsolation(t *testing.T) {
 // treeStats walks a snapshot and counts nodes, for the fill tests.
 type treeStats struct{ leaves, inners, items int }
 
-func stats[V any](s Snapshot[V]) treeStats {
+func stats[V any, C comparable, P Cell[C, V]](s Snapshot[V, C, P]) treeStats {
 	var st treeStats
-	var walk func(n *inner[V], h int)
-	walk = func(n *inner[V], h int) {
+	var walk func(n *inner[V, C, P], h int)
+	walk = func(n *inner[V, C, P], h int) {
 		st.inners++
 		for i := 0; i < n.count(); i++ {
 			if h == 1 {

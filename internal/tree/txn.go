@@ -29,10 +29,10 @@ const (
 // other node may be in use by readers and is copied (once) before its first
 // change. A burst of changes in one Txn therefore copies each touched node once,
 // not once per change.
-type Txn[V any] struct {
-	t     *Tree[V]
-	base  uint64  // the root seqcount this Txn started from
-	r     root[V] // the working root
+type Txn[V any, C comparable, P Cell[C, V]] struct {
+	t     *Tree[V, C, P]
+	base  uint64        // the root seqcount this Txn started from
+	r     root[V, C, P] // the working root
 	gen   uint64
 	fail  func() bool
 	state txnState
@@ -43,7 +43,7 @@ type Txn[V any] struct {
 // has one Txn, reused, so that a write allocates nothing for it: a Txn that
 // wrote nothing may be left open and is dropped here, but starting one while
 // another holds writes is the caller's bug and panics.
-func (t *Tree[V]) Txn() *Txn[V] {
+func (t *Tree[V, C, P]) Txn() *Txn[V, C, P] {
 	x := &t.txn
 	if x.t != nil && x.state != txnClosed {
 		if x.dirty {
@@ -52,7 +52,7 @@ func (t *Tree[V]) Txn() *Txn[V] {
 		x.Abort()
 	}
 	t.gen++
-	*x = Txn[V]{t: t, gen: t.gen, base: t.seq.Load(), r: t.loadRoot()}
+	*x = Txn[V, C, P]{t: t, gen: t.gen, base: t.seq.Load(), r: t.loadRoot()}
 	t.rc.reclaim(t) // nodes in limbo may be free again
 	return x
 }
@@ -60,17 +60,17 @@ func (t *Tree[V]) Txn() *Txn[V] {
 // SetAllocFail installs a failpoint called once before each node allocation in
 // this Txn; when it returns true the allocation fails and the write returns
 // ErrNoMem. A nil f removes the failpoint.
-func (x *Txn[V]) SetAllocFail(f func() bool) { x.fail = f }
+func (x *Txn[V, C, P]) SetAllocFail(f func() bool) { x.fail = f }
 
 // Snapshot returns the Txn's current, uncommitted state for the writer's own
 // lookups. Unlike a committed Snapshot it changes with later writes in this Txn,
 // and it must not be handed to other goroutines.
-func (x *Txn[V]) Snapshot() Snapshot[V] { return Snapshot[V]{x: x} }
+func (x *Txn[V, C, P]) Snapshot() Snapshot[V, C, P] { return Snapshot[V, C, P]{x: x} }
 
 // Commit publishes the Txn's state with one atomic store. Nodes created by the
 // Txn become immutable from here on: later Txns have other generations and so
 // copy them before any change.
-func (x *Txn[V]) Commit() {
+func (x *Txn[V, C, P]) Commit() {
 	switch x.state {
 	case txnFailed:
 		panic("tree: Commit of a Txn whose write failed; Abort it")
@@ -96,19 +96,19 @@ func (x *Txn[V]) Commit() {
 
 // Abort discards the Txn. The published tree was never touched, so there is
 // nothing to undo; the nodes the Txn made go back to the free lists.
-func (x *Txn[V]) Abort() {
+func (x *Txn[V, C, P]) Abort() {
 	if x.state != txnClosed {
 		x.t.rc.discard()
 		x.close()
 	}
 }
 
-func (x *Txn[V]) close() {
+func (x *Txn[V, C, P]) close() {
 	x.state = txnClosed
 	x.fail = nil
 }
 
-func (x *Txn[V]) check() error {
+func (x *Txn[V, C, P]) check() error {
 	switch x.state {
 	case txnFailed:
 		return ErrNoMem
@@ -120,7 +120,7 @@ func (x *Txn[V]) check() error {
 
 // setErr records a failed write: the working state may now be half changed,
 // so the Txn refuses further writes and Commit.
-func (x *Txn[V]) setErr(err error) error {
+func (x *Txn[V, C, P]) setErr(err error) error {
 	if err != nil {
 		x.state = txnFailed
 	}
@@ -128,7 +128,7 @@ func (x *Txn[V]) setErr(err error) error {
 }
 
 // alloc runs the failpoint ahead of a node allocation.
-func (x *Txn[V]) alloc() error {
+func (x *Txn[V, C, P]) alloc() error {
 	if x.fail != nil && x.fail() {
 		return ErrNoMem
 	}
@@ -143,7 +143,7 @@ type nodePtr[L any, N any] interface {
 
 // own returns the node in *slot, first replacing it by a private copy unless
 // this Txn created it. slot must itself live in a node owned by x.
-func own[L any, N nodePtr[L, N], V any](x *Txn[V], slot *atomic.Pointer[L]) (N, error) {
+func own[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], slot *atomic.Pointer[L]) (N, error) {
 	c := N(slot.Load())
 	if c.owner() == x.gen {
 		return c, nil
@@ -158,15 +158,15 @@ func own[L any, N nodePtr[L, N], V any](x *Txn[V], slot *atomic.Pointer[L]) (N, 
 
 // cloneNode makes a private copy of the published node c and marks c for
 // retirement at Commit.
-func cloneNode[L any, N nodePtr[L, N], V any](x *Txn[V], c N) (N, error) {
+func cloneNode[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], c N) (N, error) {
 	switch c := any(c).(type) {
-	case *leaf[V]:
+	case *leaf[V, C, P]:
 		d, err := x.cloneLeaf(c)
 		if err != nil {
 			return nil, err
 		}
 		return any(d).(N), nil
-	case *inner[V]:
+	case *inner[V, C, P]:
 		d, err := x.cloneInner(c)
 		if err != nil {
 			return nil, err
@@ -176,7 +176,7 @@ func cloneNode[L any, N nodePtr[L, N], V any](x *Txn[V], c N) (N, error) {
 	panic("unreachable")
 }
 
-func (x *Txn[V]) cloneLeaf(c *leaf[V]) (*leaf[V], error) {
+func (x *Txn[V, C, P]) cloneLeaf(c *leaf[V, C, P]) (*leaf[V, C, P], error) {
 	d, err := x.newLeaf()
 	if err != nil {
 		return nil, err
@@ -194,7 +194,7 @@ func (x *Txn[V]) cloneLeaf(c *leaf[V]) (*leaf[V], error) {
 	return d, nil
 }
 
-func (x *Txn[V]) cloneInner(c *inner[V]) (*inner[V], error) {
+func (x *Txn[V, C, P]) cloneInner(c *inner[V, C, P]) (*inner[V, C, P], error) {
 	d, err := x.newInner()
 	if err != nil {
 		return nil, err
@@ -206,7 +206,7 @@ func (x *Txn[V]) cloneInner(c *inner[V]) (*inner[V], error) {
 
 // ownLeaf and ownInner are own for the hot path, where a direct call beats the
 // generic one's dictionary lookup.
-func (x *Txn[V]) ownLeaf(slot *atomic.Pointer[leaf[V]]) (*leaf[V], error) {
+func (x *Txn[V, C, P]) ownLeaf(slot *atomic.Pointer[leaf[V, C, P]]) (*leaf[V, C, P], error) {
 	if l := slot.Load(); l.gen == x.gen {
 		return l, nil
 	}
@@ -218,7 +218,7 @@ func (x *Txn[V]) ownLeaf(slot *atomic.Pointer[leaf[V]]) (*leaf[V], error) {
 	return c, nil
 }
 
-func (x *Txn[V]) ownInner(slot *atomic.Pointer[inner[V]]) (*inner[V], error) {
+func (x *Txn[V, C, P]) ownInner(slot *atomic.Pointer[inner[V, C, P]]) (*inner[V, C, P], error) {
 	if n := slot.Load(); n.gen == x.gen {
 		return n, nil
 	}
@@ -232,7 +232,7 @@ func (x *Txn[V]) ownInner(slot *atomic.Pointer[inner[V]]) (*inner[V], error) {
 
 // ownRootLeaf and ownRootInner own the working root's node (a plain field of
 // the Txn's private root).
-func (x *Txn[V]) ownRootLeaf() (*leaf[V], error) {
+func (x *Txn[V, C, P]) ownRootLeaf() (*leaf[V, C, P], error) {
 	if l := x.r.leaf; l.gen == x.gen {
 		return l, nil
 	}
@@ -244,7 +244,7 @@ func (x *Txn[V]) ownRootLeaf() (*leaf[V], error) {
 	return c, nil
 }
 
-func (x *Txn[V]) ownRootInner() (*inner[V], error) {
+func (x *Txn[V, C, P]) ownRootInner() (*inner[V, C, P], error) {
 	if n := x.r.top; n.gen == x.gen {
 		return n, nil
 	}
@@ -257,10 +257,10 @@ func (x *Txn[V]) ownRootInner() (*inner[V], error) {
 }
 
 // fresh returns an empty private node of either kind.
-func fresh[L any, N nodePtr[L, N], V any](x *Txn[V]) (N, error) {
+func fresh[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P]) (N, error) {
 	var z N
 	switch any(z).(type) {
-	case *leaf[V]:
+	case *leaf[V, C, P]:
 		l, err := x.newLeaf()
 		if err != nil {
 			return nil, err
@@ -268,7 +268,7 @@ func fresh[L any, N nodePtr[L, N], V any](x *Txn[V]) (N, error) {
 		l.clearItems(0, l.count())
 		l.setN(0)
 		return any(l).(N), nil
-	case *inner[V]:
+	case *inner[V, C, P]:
 		n, err := x.newInner()
 		if err != nil {
 			return nil, err
@@ -282,16 +282,16 @@ func fresh[L any, N nodePtr[L, N], V any](x *Txn[V]) (N, error) {
 
 // drop takes a node out of the working tree: a published one is retired at
 // Commit, a private one goes back to the free list then.
-func drop[L any, N nodePtr[L, N], V any](x *Txn[V], c N) {
+func drop[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], c N) {
 	switch c := any(c).(type) {
-	case *leaf[V]:
+	case *leaf[V, C, P]:
 		x.dropLeaf(c)
-	case *inner[V]:
+	case *inner[V, C, P]:
 		x.dropInner(c)
 	}
 }
 
-func (x *Txn[V]) dropLeaf(c *leaf[V]) {
+func (x *Txn[V, C, P]) dropLeaf(c *leaf[V, C, P]) {
 	if c.gen == x.gen {
 		c.dead = true
 	} else {
@@ -299,7 +299,7 @@ func (x *Txn[V]) dropLeaf(c *leaf[V]) {
 	}
 }
 
-func (x *Txn[V]) dropInner(c *inner[V]) {
+func (x *Txn[V, C, P]) dropInner(c *inner[V, C, P]) {
 	if c.gen == x.gen {
 		c.dead = true
 	} else {
@@ -315,7 +315,7 @@ func (x *Txn[V]) dropInner(c *inner[V]) {
 //
 // On ErrNoMem the Txn is left failed: it must be aborted, and the published tree
 // is untouched.
-func (x *Txn[V]) Replace(lo, hi uint64, items []Item[V]) error {
+func (x *Txn[V, C, P]) Replace(lo, hi uint64, items []Item[V]) error {
 	if err := x.check(); err != nil {
 		return err
 	}
@@ -374,7 +374,7 @@ type splice struct {
 	complete bool
 }
 
-func (x *Txn[V]) spliceRoot(lo, hi uint64, items []Item[V]) (splice, error) {
+func (x *Txn[V, C, P]) spliceRoot(lo, hi uint64, items []Item[V]) (splice, error) {
 	r := &x.r
 	if r.height > 0 {
 		n, err := x.ownRootInner()
@@ -391,7 +391,7 @@ func (x *Txn[V]) spliceRoot(lo, hi uint64, items []Item[V]) (splice, error) {
 		if len(items) == 0 {
 			return splice{complete: true}, nil
 		}
-		l, err := fresh[leaf[V]](x)
+		l, err := fresh[leaf[V, C, P]](x)
 		if err != nil {
 			return splice{}, err
 		}
@@ -409,7 +409,7 @@ func (x *Txn[V]) spliceRoot(lo, hi uint64, items []Item[V]) (splice, error) {
 // lo: the doomed run starts there, and new items may go there too, even in
 // front of its first item, because everything in the previous child ends at or
 // before lo. next is the Start of the first item after this subtree.
-func (x *Txn[V]) spliceInner(n *inner[V], h int, lo, hi uint64, items []Item[V], next uint64) (splice, error) {
+func (x *Txn[V, C, P]) spliceInner(n *inner[V, C, P], h int, lo, hi uint64, items []Item[V], next uint64) (splice, error) {
 	c := n.count()
 	i := upper(&n.end, c, lo)
 	if i == c {
@@ -447,7 +447,7 @@ func (x *Txn[V]) spliceInner(n *inner[V], h int, lo, hi uint64, items []Item[V],
 // into a copy that it writes in one pass (prefix, new items, suffix), so that
 // the items after the splice point are stored once, not copied and then
 // shifted. It returns the leaf that now holds the result.
-func (x *Txn[V]) spliceCopy(src *leaf[V], lo, hi uint64, items []Item[V], next uint64) (*leaf[V], splice, error) {
+func (x *Txn[V, C, P]) spliceCopy(src *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) (*leaf[V, C, P], splice, error) {
 	if src.gen == x.gen {
 		return src, spliceLeaf(src, lo, hi, items, next), nil
 	}
@@ -469,7 +469,7 @@ func (x *Txn[V]) spliceCopy(src *leaf[V], lo, hi uint64, items []Item[V], next u
 
 // planSplice works out a splice of leaf l: items [p, q) go, and the first k
 // of items come in at p.
-func planSplice[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) (p, q int, res splice, k int) {
+func planSplice[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) (p, q int, res splice, k int) {
 	n := l.count()
 	p = l.endUpper(n, lo)
 	if p < n && l.startAt(p) < lo {
@@ -490,22 +490,20 @@ func planSplice[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) 
 	return p, q, res, k
 }
 
-// putItems stores new items at l[p:], each with a new box: the one allocation
-// a write makes.
-func putItems[V any](l *leaf[V], p int, items []Item[V]) {
+// putItems stores new items at l[p:], values in their cells: a write
+// allocates nothing (cell.go).
+func putItems[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], p int, items []Item[V]) {
 	for j := range items {
 		s := &l.items[p+j]
-		v := new(V)
-		*v = items[j].Val
-		s.start.Store(items[j].Start)
-		s.end.Store(items[j].End)
-		s.val.Store(v)
+		storeIfNew(&s.start, items[j].Start)
+		storeIfNew(&s.end, items[j].End)
+		P(&s.val).Store(items[j].Val)
 	}
 }
 
 // spliceLeaf does one splice in leaf l (owned by the Txn). It may leave l
 // overfull by one slot or underfull; the parent repairs that.
-func spliceLeaf[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) splice {
+func spliceLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) splice {
 	p, q, res, k := planSplice(l, lo, hi, items, next)
 	n := l.count()
 	m := n - res.removed + k
@@ -521,7 +519,7 @@ func spliceLeaf[V any](l *leaf[V], lo, hi uint64, items []Item[V], next uint64) 
 // fixChild restores the fill bounds of child i of n (owned) after a write below
 // it. At most one child of n is added or removed, so n itself may end up one
 // over or under its own bounds, for n's parent to repair in turn.
-func (x *Txn[V]) fixChild(n *inner[V], h, i int) error {
+func (x *Txn[V, C, P]) fixChild(n *inner[V, C, P], h, i int) error {
 	if h == 1 {
 		if c := n.leaves[i].Load().count(); c < leafMin || c > leafMax {
 			return fixPair(x, n, &n.leaves, i, leafMin, leafMax)
@@ -541,7 +539,7 @@ func (x *Txn[V]) fixChild(n *inner[V], h, i int) error {
 // added in address order (mmap's top-down placement adds them in decreasing
 // order): a plain half split would leave every leaf half empty for good, and the
 // memory target could not be met.
-func fixPair[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]atomic.Pointer[L], i, lo, hi int) error {
+func fixPair[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], i, lo, hi int) error {
 	cnt := func(j int) int { return N(kids[j].Load()).count() }
 	c := cnt(i)
 	if c > hi {
@@ -564,7 +562,7 @@ func fixPair[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[inner
 }
 
 // even shares the entries of children j and j+1 equally between them.
-func even[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]atomic.Pointer[L], j int) error {
+func even[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], j int) error {
 	a, err := own[L, N](x, &kids[j])
 	if err != nil {
 		return err
@@ -585,7 +583,7 @@ func even[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMax
 
 // merge folds child j+1 into child j. Child j+1 is only read, so it is not
 // copied even when it is a published node; it leaves the tree.
-func merge[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]atomic.Pointer[L], j int) error {
+func merge[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], j int) error {
 	a, err := own[L, N](x, &kids[j])
 	if err != nil {
 		return err
@@ -599,7 +597,7 @@ func merge[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMa
 }
 
 // split moves the upper half of child i into a new child i+1.
-func split[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMax + 1]atomic.Pointer[L], i int) error {
+func split[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], n *inner[V, C, P], kids *[innerMax + 1]atomic.Pointer[L], i int) error {
 	a, err := own[L, N](x, &kids[i])
 	if err != nil {
 		return err
@@ -619,7 +617,7 @@ func split[L any, N nodePtr[L, N], V any](x *Txn[V], n *inner[V], kids *[innerMa
 // fixRoot restores the root's bounds: an overfull root splits under a new root
 // (the only way the tree grows taller), an internal root with one child gives
 // way to it, and an empty leaf root becomes the canonical empty tree.
-func (x *Txn[V]) fixRoot() error {
+func (x *Txn[V, C, P]) fixRoot() error {
 	r := &x.r
 	if r.height == 0 {
 		switch {
@@ -627,7 +625,7 @@ func (x *Txn[V]) fixRoot() error {
 			x.dropLeaf(r.leaf)
 			r.leaf = nil
 		case r.leaf.count() > leafMax:
-			top, err := fresh[inner[V]](x)
+			top, err := fresh[inner[V, C, P]](x)
 			if err != nil {
 				return err
 			}
@@ -643,7 +641,7 @@ func (x *Txn[V]) fixRoot() error {
 		return nil
 	}
 	if r.top.count() > innerMax {
-		top, err := fresh[inner[V]](x)
+		top, err := fresh[inner[V, C, P]](x)
 		if err != nil {
 			return err
 		}
@@ -677,7 +675,7 @@ func (x *Txn[V]) fixRoot() error {
 // Set overwrites the value of the item that starts exactly at start; its range
 // does not change, so only the path to its leaf is copied and no summary moves.
 // There must be such an item.
-func (x *Txn[V]) Set(start uint64, val V) error {
+func (x *Txn[V, C, P]) Set(start uint64, val V) error {
 	if err := x.check(); err != nil {
 		return err
 	}
@@ -689,9 +687,7 @@ func (x *Txn[V]) Set(start uint64, val V) error {
 	if j < 0 || l.startAt(j) != start {
 		panic(fmt.Sprintf("tree: Set: no item starts at %#x", start))
 	}
-	v := new(V)
-	*v = val
-	l.items[j].val.Store(v)
+	P(&l.items[j].val).Store(val)
 	x.dirty = true
 	return nil
 }
@@ -699,7 +695,7 @@ func (x *Txn[V]) Set(start uint64, val V) error {
 // ownPath makes the path to the leaf that would hold an item starting at addr
 // private to the Txn and returns that leaf. Copies of published nodes are
 // identical to them, so a failure half way leaves the working state consistent.
-func (x *Txn[V]) ownPath(addr uint64) (*leaf[V], error) {
+func (x *Txn[V, C, P]) ownPath(addr uint64) (*leaf[V, C, P], error) {
 	r := &x.r
 	if r.height == 0 {
 		if r.leaf == nil {

@@ -1,6 +1,9 @@
 package tree
 
-import "fmt"
+import (
+	"fmt"
+	"reflect"
+)
 
 // Validate checks every structural invariant of the snapshot and returns an
 // error naming the first violation and where it is (a path of child indexes
@@ -13,7 +16,7 @@ import "fmt"
 // leaves exactly at height 1); the summaries stored for every child (first
 // Start, last End, largest inner gap) match the child; the item count; and
 // unused slots are zero, so removed items hold no memory.
-func (s Snapshot[V]) Validate() error {
+func (s Snapshot[V, C, P]) Validate() error {
 	r := s.root()
 	var (
 		count int
@@ -51,7 +54,7 @@ func (s Snapshot[V]) Validate() error {
 	return nil
 }
 
-func checkLeaf[V any](l *leaf[V], path pathT, isRoot bool, gen uint64) (count int, s sum, err error) {
+func checkLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], path pathT, isRoot bool, gen uint64) (count int, s sum, err error) {
 	n := l.count()
 	if s := l.seq.Load(); gen != noParity && s&1 != 0 != (l.gen == gen) {
 		return 0, sum{}, fmt.Errorf("tree: leaf %s has seq %d: a published node must be even, a Txn's own node odd", path, s)
@@ -67,23 +70,21 @@ func checkLeaf[V any](l *leaf[V], path pathT, isRoot bool, gen uint64) (count in
 		if st >= e {
 			return 0, sum{}, fmt.Errorf("tree: leaf %s item %d [%#x, %#x) is empty or inverted", path, j, st, e)
 		}
-		if l.items[j].val.Load() == nil {
-			return 0, sum{}, fmt.Errorf("tree: leaf %s item %d has no value box", path, j)
-		}
 		if j > 0 && l.endAt(j-1) > st {
 			return 0, sum{}, fmt.Errorf("tree: leaf %s item %d [%#x, %#x) overlaps or precedes item %d ending at %#x",
 				path, j, st, e, j-1, l.endAt(j-1))
 		}
 	}
 	for j := n; j < len(l.items); j++ {
-		if l.startAt(j) != 0 || l.endAt(j) != 0 || l.items[j].val.Load() != nil {
+		// A value left behind would keep what it points to alive.
+		if l.startAt(j) != 0 || l.endAt(j) != 0 || !reflect.ValueOf(P(&l.items[j].val).Load()).IsZero() {
 			return 0, sum{}, fmt.Errorf("tree: leaf %s unused slot %d is not cleared", path, j)
 		}
 	}
 	return n, l.summary(), nil
 }
 
-func checkInner[V any](n *inner[V], h int, path pathT, isRoot bool, gen uint64) (count int, s sum, err error) {
+func checkInner[V any, C comparable, P Cell[C, V]](n *inner[V, C, P], h int, path pathT, isRoot bool, gen uint64) (count int, s sum, err error) {
 	lo := innerMin
 	if isRoot {
 		lo = 2
@@ -147,7 +148,7 @@ func (p pathT) String() string {
 // Txn's for a Txn's view, none (0, never a Txn's) for a published one.
 // noParity (all ones) skips the check: the nodes of an older pinned version
 // may have been retired (odd) since, and stay intact while pinned.
-func (s *Snapshot[V]) txnGen() uint64 {
+func (s *Snapshot[V, C, P]) txnGen() uint64 {
 	switch {
 	case s.x != nil:
 		return s.x.gen
