@@ -4,8 +4,8 @@
 //
 // A Handler attaches one userfaultfd, registered (MISSING mode, and WP mode
 // where the kernel offers it) over one or more ranges of a process's
-// memory, to a Space. Each range is a window
-// (Region): host address h shows space address Base+(h-Host). The space is
+// memory, to a Space. Each range is a window (Region): host address h
+// shows space address Base+(h-Host). The space is
 // the authority for what exists there: which areas, with which protection,
 // and what a page holds before it is installed.
 //
@@ -17,9 +17,10 @@
 // change of this area waits for it. It checks the access against the area
 // and installs the page with UFFDIO_COPY or UFFDIO_ZEROPAGE. The page holds,
 // in this order: the space's own page, if one exists (written through the
-// space before the handler attached: afterwards Space.WriteAt goes to the
-// window's memory, see below), else the Region's
-// Source at the page's offset if the page was never dropped, else zeros.
+// space before the handler attached, or by a handler that does not know
+// whose memory the window is; otherwise Space.WriteAt goes to the
+// window's memory, see below), else the Region's Source at the page's
+// offset if the page was never dropped, else zeros.
 //
 // A denied access (no area, a guard region, a protection that forbids it,
 // a closed space) is answered with UFFDIO_POISON: the faulting thread gets
@@ -47,9 +48,9 @@
 // # One truth for contents
 //
 // A page has exactly one store at any time: before its first install, the
-// space (its own page if one was written before the handler attached,
-// else the image or zero); from its install on, the host memory, and nothing else. The
-// handler never copies a page back: after install the space's copy (if
+// space (its own page if one was written, else the image or zero); from
+// its install on, the host memory, and nothing else. The handler never
+// copies a page back: after install the space's copy (if
 // any) is dead and the image no longer speaks for the page (its bit is
 // cleared), so there is no second copy to disagree. Dropping the page (the
 // client's MADV_DONTNEED arriving as a REMOVE event, or the space's own
