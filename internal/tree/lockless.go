@@ -255,6 +255,7 @@ const (
 	hookReadLeaf                       // Find, First, Last: leaf pointer loaded, its seq not yet
 	hookReadItem                       // ... item found in the leaf, not yet copied
 	hookReadValue                      // ... item copied, the leaf's seq not yet re-checked
+	hookInPlace                        // Commit in place: leaf odd, suffix shifted, new items not yet stored
 )
 
 // hooks are the test failpoints; a nil Tree.hooks costs one load and branch.

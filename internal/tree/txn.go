@@ -38,6 +38,7 @@ type Txn[V any, C comparable, P Cell[C, V]] struct {
 	fail  func() bool
 	state txnState
 	dirty bool
+	pend  pending[V, C, P] // a Replace deferred to Commit, to be done in place (inplace.go)
 }
 
 // Txn starts a write transaction on the current committed version. The Tree
@@ -53,7 +54,9 @@ func (t *Tree[V, C, P]) Txn() *Txn[V, C, P] {
 		x.Abort()
 	}
 	t.gen++
+	buf := x.pend.items[:0] // kept: the next deferred write reuses it
 	*x = Txn[V, C, P]{t: t, gen: t.gen, base: t.seq.Load(), r: t.loadRoot()}
+	x.pend.items = buf
 	t.rc.reclaim(t) // nodes in limbo may be free again
 	return x
 }
@@ -61,7 +64,10 @@ func (t *Tree[V, C, P]) Txn() *Txn[V, C, P] {
 // SetAllocFail installs a failpoint called once before each node allocation in
 // this Txn; when it returns true the allocation fails and the write returns
 // ErrNoMem. A nil f removes the failpoint.
-func (x *Txn[V, C, P]) SetAllocFail(f func() bool) { x.fail = f }
+func (x *Txn[V, C, P]) SetAllocFail(f func() bool) {
+	x.flush()
+	x.fail = f
+}
 
 // Snapshot returns the Txn's current, uncommitted state for the writer's own
 // lookups. Unlike a committed Snapshot it changes with later writes in this Txn,
@@ -83,6 +89,13 @@ func (x *Txn[V, C, P]) Commit() {
 		if t.seq.Load() != x.base {
 			panic("tree: another Txn committed while this one was open")
 		}
+		if x.pend.on {
+			if x.commitInPlace() {
+				x.close()
+				return
+			}
+			x.flush() // a Snapshot is pinned: copy instead
+		}
 		// The Txn's nodes become stable (even) before the store that lets
 		// readers reach them; then what the Txn unlinked is retired (odd)
 		// before anything can reuse it (recycle.go).
@@ -99,6 +112,8 @@ func (x *Txn[V, C, P]) Commit() {
 // nothing to undo; the nodes the Txn made go back to the free lists.
 func (x *Txn[V, C, P]) Abort() {
 	if x.state != txnClosed {
+		x.pend.on = false // it touched nothing (inplace.go)
+		clear(x.pend.items)
 		x.t.rc.discard()
 		x.close()
 	}
@@ -326,6 +341,15 @@ func (x *Txn[V, C, P]) Replace(lo, hi uint64, items []Item[V]) error {
 	if lo == hi {
 		return nil // nothing to remove, and checkItems saw that items is empty
 	}
+	if x.deferReplace(lo, hi, items) {
+		return nil
+	}
+	x.flush()
+	return x.replace(lo, hi, items)
+}
+
+// replace is Replace done by copying the path (checked arguments).
+func (x *Txn[V, C, P]) replace(lo, hi uint64, items []Item[V]) error {
 	x.dirty = true
 	// Each splice works in one leaf: it removes the part of the doomed run that
 	// lies there and, once the whole run is gone, inserts as many new items as the
@@ -695,6 +719,7 @@ func (x *Txn[V, C, P]) Set(start uint64, val V) error {
 	if err := x.check(); err != nil {
 		return err
 	}
+	x.flush()
 	l, err := x.ownPath(start)
 	if err != nil {
 		return x.setErr(err)
