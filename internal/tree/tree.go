@@ -105,10 +105,12 @@ func (t *Tree[V, C, P]) publish(r *root[V, C, P]) {
 }
 
 // backoff lets a reader that keeps failing its re-check give the processor
-// away. No reader ever waits for a writer (the root is a latch, and a node
-// that changes under a reader is already unreachable from the published
-// root), so failing means commits keep landing during its walk: a livelock
-// guard, not a wait. It is rarely reached because runtime.Gosched on a
+// away. Readers wait for a writer only across an in-place Commit's section
+// (inplace.go: the nodes it changes are odd, for the time it takes to store a
+// few slots, and a Snapshot retries while it runs); otherwise the root is a
+// latch and a node that changes under a reader is already unreachable from
+// the published root, so failing means commits keep landing during its walk:
+// a livelock guard, not a wait. It is rarely reached because runtime.Gosched on a
 // locked OS thread is expensive: it hands the P to another thread (a futex
 // wakeup) and waits to get one back, microseconds on the fault path.
 func backoff(spins int) {
