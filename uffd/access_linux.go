@@ -10,7 +10,12 @@ package uffd
 
 // Covers reports how many bytes from space address addr lie in one window.
 func (o *observer) Covers(addr uint64, n int) int {
-	w := (*Handler)(o).spaceWindow(addr)
+	h := (*Handler)(o)
+	if !h.spaceAccess {
+		// Whose memory the window is is unknown (see Config.Pid).
+		return 0
+	}
+	w := h.spaceWindow(addr)
 	if w == nil {
 		return 0
 	}

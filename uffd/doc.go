@@ -2,9 +2,10 @@
 // through Linux's userfaultfd. On other systems it builds, and New returns
 // ErrUnsupported.
 //
-// A Handler attaches one userfaultfd, registered (MISSING mode) over one or
-// more ranges of a process's memory, to a Space. Each range is a window
-// (Region): host address h shows space address Base+(h-Host). The space is
+// A Handler attaches one userfaultfd, registered (MISSING mode, and WP mode
+// where the kernel offers it) over one or more ranges of a process's
+// memory, to a Space. Each range is a window (Region): host address h
+// shows space address Base+(h-Host). The space is
 // the authority for what exists there: which areas, with which protection,
 // and what a page holds before it is installed.
 //
@@ -15,9 +16,11 @@
 // whole-space mode), so a layout change elsewhere does not stop it and a
 // change of this area waits for it. It checks the access against the area
 // and installs the page with UFFDIO_COPY or UFFDIO_ZEROPAGE. The page holds,
-// in this order: the bytes written through the space before the page was
-// first installed (Space.WriteAt; the space's own page), else the Region's
-// Source at the page's offset if the page was never dropped, else zeros.
+// in this order: the space's own page, if one exists (written through the
+// space before the handler attached, or by a handler that does not know
+// whose memory the window is; otherwise Space.WriteAt goes to the
+// window's memory, see below), else the Region's Source at the page's
+// offset if the page was never dropped, else zeros.
 //
 // A denied access (no area, a guard region, a protection that forbids it,
 // a closed space) is answered with UFFDIO_POISON: the faulting thread gets
@@ -26,19 +29,33 @@
 // (Memory Local) the window's host protection is kept equal to the area's
 // (mprotect in the same write session, PROT_NONE where no area is), so the
 // kernel itself raises SIGSEGV (SEGV_ACCERR) on a present page and the
-// handler never sees those accesses.
+// handler never sees those accesses. The same holds for a cooperative
+// client in another process (Memory Remote, below).
+//
+// A window in another process with no Memory cannot be mprotected. If the
+// client registered it in WP mode, a page of a read-only area is
+// write-protected instead (installed with UFFDIO_COPY_MODE_WP, or
+// UFFDIO_WRITEPROTECT when a Protect removes write): a store to it is a
+// write-protect fault, served under the area read lock. If the area
+// allows the write by then, the page is un-protected and the thread
+// woken; if not, the thread is left waiting, because a present page
+// cannot be poisoned and userfaultfd cannot raise SIGSEGV: the store
+// completes when a Protect gives write back (lifting the protection
+// wakes it) or when the handler closes (Close lifts every protection).
+// The page's contents never change meanwhile (wp_linux.go). Without WP
+// mode, a present page of a read-only area stays writable for the client.
 //
 // # One truth for contents
 //
 // A page has exactly one store at any time: before its first install, the
-// space (its own page if written through the space, else the image or
-// zero); from its install on, the host memory, and nothing else. The
-// handler never copies a page back: after install the space's copy (if
+// space (its own page if one was written, else the image or zero); from
+// its install on, the host memory, and nothing else. The handler never
+// copies a page back: after install the space's copy (if
 // any) is dead and the image no longer speaks for the page (its bit is
 // cleared), so there is no second copy to disagree. Dropping the page (the
 // client's MADV_DONTNEED arriving as a REMOVE event, or the space's own
-// Advise/Unmap applied through Memory) ends the host copy, and the page
-// starts again from zeros, as anonymous memory does.
+// Advise/Unmap applied through a Memory, Local or Remote) ends the host
+// copy, and the page starts again from zeros, as anonymous memory does.
 //
 // Reads and writes through the space agree with the process's own loads
 // and stores at all times: the handler is the space's Accessor (internal
@@ -52,7 +69,12 @@
 // top of the image's bytes for that page, as a store by the process would.
 // Space.ReadAt and WriteAt hold no lock while the accessor runs, so they
 // may take faults this handler serves (see access_linux.go); like any
-// access from this process they are system calls, not CPU traps.
+// access from this process they are system calls, not CPU traps. The
+// space goes to the window's memory only where the handler knows whose it
+// is (Config.Pid set, or Memory Local): with neither, reading "this
+// process" at another process's addresses would read the wrong memory,
+// so Space.ReadAt and WriteAt keep to the space's pre-install store.
+// process_vm_readv/writev need ptrace access to the client.
 //
 // # Layout changes
 //
@@ -60,20 +82,57 @@
 // every write session of the space (Map, Unmap, Protect, Advise, Remap)
 // tells it, at commit and with the areas concerned write-locked, which
 // ranges were zapped, moved and re-protected. The handler then forgets the
-// image for zapped pages, moves installed pages with UFFDIO_MOVE (and
-// installs an untouched image page at its new address, since the image does
-// not follow an address), and asks its Memory to zap and mprotect. Because
+// image for zapped pages, moves installed pages with UFFDIO_MOVE (itself
+// in its own process, through a Mover Memory in another: see below),
+// installs an untouched image page at its new address (the image does not
+// follow an address), and asks its Memory to zap and mprotect. Because
 // no fault on those areas can be served until the session ends, no stale
 // page is copied in after a drop.
 //
 // The client's own changes arrive as REMOVE (MADV_DONTNEED), UNMAP
 // (munmap, mmap over the range) and REMAP (mremap) events and are mirrored
 // into the space (Advise DontNeed, Unmap, Remap) by an applier goroutine,
-// in the order read. For a window in another process (Memory nil) the
-// space's own Unmap, Advise and Protect cannot reach pages already
-// installed (Linux has no remote MADV_DONTNEED: process_madvise refuses
-// it): change such windows from the client side, or give the handler a
-// Memory that asks the client to do it.
+// in the order read.
+//
+// # What reaches memory in another process
+//
+// Linux has no remote MADV_DONTNEED (process_madvise refuses it) and no
+// remote mprotect, so for a window in another process it depends on the
+// client:
+//
+//   - Moves: UFFDIO_MOVE moves pages only within the calling process's
+//     own memory (the kernel refuses cross-mm moves with EINVAL), so the
+//     client does them: a cooperative client on request (below); for
+//     another client, a page never touched still gets its image page
+//     installed at its new place, but installed pages stay behind (the
+//     new place reads zeros; logged once). Measured: TestRemoteCooperative
+//     and TestRemoteMoveWithoutMemory.
+//   - A cooperative client (our uffdclient; the handshake carries a second
+//     descriptor, its end of a memory channel: ReadHandshakeMemory,
+//     WriteHandshakeMemory) gets a Remote as Memory: every zap, move and
+//     protection change of the space is sent to it and done there
+//     (MADV_DONTNEED, UFFDIO_MOVE on its own descriptor, mprotect:
+//     uffd.ServeMemory) while the write session
+//     waits for the answer, at most a deadline; on a timeout the Remote
+//     reports it once (the server logs one line and drops the client) and
+//     fails every later request at once, so the session still ends.
+//   - A client that does not cooperate (Firecracker) gets no Memory: the
+//     space's Unmap and Advise drop only what the handler holds (the
+//     image's claim, the space's own pages); pages the client already has
+//     stay until the client drops them itself (after an Unmap their
+//     stores wait, write-protected, until an area is mapped there again);
+//     Protect reaches them only as write protection (above), never as
+//     SIGSEGV.
+//
+// The echo of a remote zap: the client's MADV_DONTNEED raises a REMOVE
+// event and does not return until the reader has read it, while the
+// space's write session is still open. The reader takes no space or area
+// lock, so it reads it; the observer registered the range as its own
+// beforehand, so the reader counts it (Stats.SelfEvents) and drops it:
+// the applier never mirrors it, so nothing is applied twice and nothing
+// waits on the session. The client must serve its memory channel from a
+// goroutine that takes no lock its faulting threads may hold (their
+// faults wait for the session, the session for the answer).
 //
 // # The kernel's protocol rules
 //
@@ -127,10 +186,13 @@
 // Space lock, then area locks (package internal/mm); the observer runs
 // below them and takes only the handler's small mutexes (self, mirroring,
 // readMu: held only by the reader between read(2) and sorting what it
-// read). The reader takes no space or area lock; the applier takes the
-// space lock through the Space's methods and holds no handler lock while
-// doing so; workers take one area read lock at a time and hold no handler
-// lock while holding it.
+// read), then the Memory: a Remote's mutex and its round trip to the
+// client, which waits on the client's memory goroutine and, through the
+// client's madvise, on the reader. The reader takes no space or area lock
+// and never waits on a Memory; the applier takes the space lock through
+// the Space's methods and holds no handler lock while doing so; workers
+// take one area read lock at a time and hold no handler lock while
+// holding it.
 //
 // # Shutdown
 //
@@ -140,7 +202,8 @@
 // is woken and gets SIGBUS, and so does every later access to a page that
 // was never installed; installed pages stay readable. (Closing the
 // descriptor alone wakes nobody while the client keeps its own copy of
-// it.) Without UFFD_FEATURE_POISON enabled by the client, waiting threads
+// it.) Close also lifts the write protection it set: a thread waiting on
+// a denied store completes it. Without UFFD_FEATURE_POISON enabled by the client, waiting threads
 // stay blocked until the client closes its descriptor. Closing the space
 // first makes every later fault a SIGBUS too. Serve returns
 // ErrClientGone when the client's process exits (Config.Pidfd) or the

@@ -34,6 +34,9 @@ type Handler struct {
 	pidfd   int
 	pid     int
 	workers int
+	// spaceAccess: Space.ReadAt/WriteAt go to the windows' memory
+	// (observer.AccessAt); immutable.
+	spaceAccess bool
 
 	beforeFill func(addr uint64)
 	measureCPU bool
@@ -79,8 +82,10 @@ type Handler struct {
 	noverrides atomic.Int64
 
 	// moveBuf is the bounce page of installSource; used only at commit
-	// of a write session (serialized by the space lock).
-	moveBuf []byte
+	// of a write session (serialized by the space lock), as is
+	// crossMoveLogged (movePage).
+	moveBuf         []byte
+	crossMoveLogged bool
 
 	stats     counters
 	started   atomic.Bool
@@ -93,6 +98,7 @@ type Handler struct {
 type fault struct {
 	addr  uint64 // host address of the page
 	write bool
+	wp    bool   // a write to a write-protected present page (wp_linux.go)
 	after uint64 // events read before it: they are applied before it is served
 }
 
@@ -105,6 +111,13 @@ type window struct {
 	// fault servers under the area read lock; atomic for the race
 	// detector's sake and for the bitmap words shared by two areas.
 	src []atomic.Uint64
+	// wp: the client registered the window in write-protect mode too
+	// (probed by New; immutable). wpUsed: the handler has
+	// write-protected a page of it at least once (set in a write
+	// session or under an area lock, read by the same), so that making
+	// a range writable again needs an ioctl only then.
+	wp     bool
+	wpUsed atomic.Bool
 }
 
 func (w *window) srcBit(pg uint64) bool {
@@ -129,6 +142,7 @@ func (w *window) setSrc(pg uint64, on bool) {
 type counters struct {
 	faults, copies, zeropages, poisons, eagain, eexist, gone atomic.Uint64
 	removes, unmaps, remaps, selfEvents                      atomic.Uint64
+	wpFaults, wpBlocked                                      atomic.Uint64
 }
 
 // Stats are a handler's counters.
@@ -145,6 +159,8 @@ type Stats struct {
 	Remaps     uint64 // REMAP events mirrored
 	SelfEvents uint64 // REMOVE events raised by the handler's own zaps (not mirrored)
 	CPUNs      uint64 // CPU time of the handler's threads (Config.MeasureCPU)
+	WPFaults   uint64 // write-protect faults resolved (the area allows the write)
+	WPBlocked  uint64 // write-protect faults left waiting (the area denies the write)
 }
 
 // Stats returns the counters.
@@ -152,7 +168,7 @@ func (h *Handler) Stats() Stats {
 	c := &h.stats
 	return Stats{c.faults.Load(), c.copies.Load(), c.zeropages.Load(), c.poisons.Load(),
 		c.eagain.Load(), c.eexist.Load(), c.gone.Load(), c.removes.Load(), c.unmaps.Load(),
-		c.remaps.Load(), c.selfEvents.Load(), h.cpuNs()}
+		c.remaps.Load(), c.selfEvents.Load(), h.cpuNs(), c.wpFaults.Load(), c.wpBlocked.Load()}
 }
 
 // ErrClientGone is returned by Serve when the faulting process exited
@@ -181,6 +197,8 @@ func New(space *vmspace.Space, fd int, cfg Config) (*Handler, error) {
 	if h.workers <= 0 {
 		h.workers = 1
 	}
+	_, local := cfg.Memory.(Local)
+	h.spaceAccess = cfg.Pid != 0 || local
 	h.cpu = make([]atomic.Int64, 2+h.workers)
 	if h.logf == nil {
 		h.logf = func(string, ...any) {}
@@ -192,6 +210,7 @@ func New(space *vmspace.Space, fd int, cfg Config) (*Handler, error) {
 				w.src[i].Store(^uint64(0))
 			}
 		}
+		w.wp = probeWP(fd, w)
 		h.regions = append(h.regions, w)
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
@@ -288,6 +307,7 @@ func (h *Handler) Close() error {
 			close(h.served) // Serve never ran, and now never will
 		}
 		h.ms.SetObserver(nil)
+		h.liftWP()
 		h.poisonMissing()
 		if h.moveBuf != nil {
 			unix.Munmap(h.moveBuf)
@@ -464,7 +484,7 @@ func (h *Handler) enqueue(p []byte) {
 		switch m.event {
 		case eventPagefault:
 			h.stats.faults.Add(1)
-			h.q.faults = append(h.q.faults, fault{addr: m.b &^ (pageSize - 1), write: m.a&pagefaultWrite != 0, after: h.q.read})
+			h.q.faults = append(h.q.faults, fault{addr: m.b &^ (pageSize - 1), write: m.a&pagefaultWrite != 0, wp: m.a&pagefaultWP != 0, after: h.q.read})
 		case eventRemove:
 			if h.isSelf(m.a, m.b) {
 				h.stats.selfEvents.Add(1)
@@ -725,6 +745,9 @@ func (h *Handler) serveFaultWith(f fault, buf []byte, hd *mm.Handle) (done, retr
 	w := h.windowAt(f.addr)
 	if w == nil {
 		// Registered by the client, but no window: nothing here exists.
+		if f.wp {
+			return true, h.wpResult(f.addr, uffdWriteProtect(h.fd, uintptr(f.addr), pageSize, false))
+		}
 		h.poison(f.addr)
 		return true, false
 	}
@@ -735,6 +758,10 @@ func (h *Handler) serveFaultWith(f fault, buf []byte, hd *mm.Handle) (done, retr
 		var err error
 		if ha, err = h.ms.LockArea(sa); err != nil {
 			// No area (SEGV_MAPERR in Linux), or the space is closed.
+			if f.wp {
+				h.wpDenied(f)
+				return true, false
+			}
 			h.poison(f.addr)
 			return true, false
 		}
@@ -748,6 +775,9 @@ func (h *Handler) serveFaultWith(f fault, buf []byte, hd *mm.Handle) (done, retr
 // fillLocked checks the access and fills the page. Precondition: ha holds
 // the area over sa.
 func (h *Handler) fillLocked(f fault, w *window, pg, sa uint64, ha *mm.Handle, buf []byte) (retry bool) {
+	if f.wp {
+		return h.wpFaultLocked(f, ha)
+	}
 	acc := vmspace.Read
 	if f.write {
 		acc = vmspace.Write
@@ -756,6 +786,9 @@ func (h *Handler) fillLocked(f fault, w *window, pg, sa uint64, ha *mm.Handle, b
 		h.poison(f.addr)
 		return false
 	}
+	// A page of a read-only area is installed write-protected, so that
+	// a later store waits for the area to allow it (wp_linux.go).
+	mode := h.installMode(w, ha)
 	if h.beforeFill != nil {
 		h.beforeFill(f.addr)
 	}
@@ -771,7 +804,7 @@ func (h *Handler) fillLocked(f fault, w *window, pg, sa uint64, ha *mm.Handle, b
 		h.poison(f.addr)
 		return false
 	case mm.PageData:
-		n, err = h.copyPage(f.addr, buf)
+		n, err = h.copyPage(f.addr, buf, mode)
 	default:
 		src, off := w.Source, w.SourceOff+int64(pg*pageSize)
 		if o, ok := h.lookupOverride(f.addr); ok {
@@ -785,13 +818,17 @@ func (h *Handler) fillLocked(f fault, w *window, pg, sa uint64, ha *mm.Handle, b
 				// mapping's tail page would read.
 				clear(buf)
 			}
-			n, err = h.copyPage(f.addr, buf)
+			n, err = h.copyPage(f.addr, buf, mode)
 			if err == nil || err == unix.EEXIST {
 				// Host memory holds the page now: the image
 				// no longer speaks for it.
 				w.setSrc(pg, false)
 				h.dropOverrides(f.addr, f.addr+pageSize)
 			}
+		} else if mode != 0 {
+			// UFFDIO_ZEROPAGE has no write-protect mode.
+			clear(buf)
+			n, err = h.copyPage(f.addr, buf, mode)
 		} else {
 			n, err = h.zeroPage(f.addr)
 		}
@@ -799,11 +836,12 @@ func (h *Handler) fillLocked(f fault, w *window, pg, sa uint64, ha *mm.Handle, b
 	return h.fillResult(f.addr, n, err)
 }
 
-// copyPage installs buf at addr, resuming a partial copy.
-func (h *Handler) copyPage(addr uint64, buf []byte) (uint64, error) {
+// copyPage installs buf at addr (mode: 0 or copyModeWP), resuming a
+// partial copy.
+func (h *Handler) copyPage(addr uint64, buf []byte, mode uint64) (uint64, error) {
 	var done uint64
 	for done < pageSize {
-		n, err := uffdCopy(h.fd, uintptr(addr+done), unsafe.Pointer(&buf[done]), pageSize-done, 0)
+		n, err := uffdCopy(h.fd, uintptr(addr+done), unsafe.Pointer(&buf[done]), pageSize-done, mode)
 		done += n
 		if err != nil {
 			return done, err

@@ -31,26 +31,41 @@ const maxHandshake = 1 << 16
 // 4096, aligned, not overlapping) and that the descriptor is a
 // userfaultfd; on any error every descriptor received is closed.
 func ReadHandshake(conn *net.UnixConn) ([]Mapping, int, error) {
+	ms, fd, _, err := readHandshake(conn, false)
+	return ms, fd, err
+}
+
+// ReadHandshakeMemory is ReadHandshake that also accepts vmspace's
+// extension: a second descriptor, a UNIX socket, the client's memory
+// channel (see Remote). mem is -1 when the client sent none (Firecracker).
+func ReadHandshakeMemory(conn *net.UnixConn) (ms []Mapping, fd, mem int, err error) {
+	return readHandshake(conn, true)
+}
+
+func readHandshake(conn *net.UnixConn, withMem bool) ([]Mapping, int, int, error) {
 	buf := make([]byte, maxHandshake)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob)
 	if err != nil {
-		return nil, -1, fmt.Errorf("handshake: %w", err)
+		return nil, -1, -1, fmt.Errorf("handshake: %w", err)
 	}
 	fds, err := parseRights(oob[:oobn])
 	if err != nil {
-		return nil, -1, err
+		return nil, -1, -1, err
 	}
-	fail := func(format string, args ...any) ([]Mapping, int, error) {
+	fail := func(format string, args ...any) ([]Mapping, int, int, error) {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-		return nil, -1, fmt.Errorf("handshake: "+format, args...)
+		return nil, -1, -1, fmt.Errorf("handshake: "+format, args...)
 	}
 	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
 		return fail("message truncated (over %d bytes, or too many descriptors)", maxHandshake)
 	}
-	if len(fds) != 1 {
+	if len(fds) != 1 && !(withMem && len(fds) == 2) {
+		if withMem {
+			return fail("%d descriptors attached, want a userfaultfd and optionally a memory channel", len(fds))
+		}
 		return fail("%d descriptors attached, want 1 userfaultfd", len(fds))
 	}
 	var ms []Mapping
@@ -63,7 +78,18 @@ func ReadHandshake(conn *net.UnixConn) ([]Mapping, int, error) {
 	if !isUffd(fds[0]) {
 		return fail("the descriptor is not a userfaultfd")
 	}
-	return ms, fds[0], nil
+	mem := -1
+	if len(fds) == 2 {
+		var st unix.Stat_t
+		if err := unix.Fstat(fds[1], &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+			return fail("the second descriptor is not a socket (the memory channel)")
+		}
+		if t, err := unix.GetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_TYPE); err != nil || t != unix.SOCK_SEQPACKET {
+			return fail("the memory channel is not a SOCK_SEQPACKET socket")
+		}
+		mem = fds[1]
+	}
+	return ms, fds[0], mem, nil
 }
 
 func parseRights(oob []byte) ([]int, error) {
@@ -111,10 +137,21 @@ func CheckMappings(ms []Mapping) error {
 // WriteHandshake sends ms and the descriptor fd on conn, as Firecracker
 // does.
 func WriteHandshake(conn *net.UnixConn, ms []Mapping, fd int) error {
+	return WriteHandshakeMemory(conn, ms, fd, -1)
+}
+
+// WriteHandshakeMemory is WriteHandshake for a cooperative client: mem
+// (if >= 0) is its end of a memory channel (MemoryPair's theirs), sent as
+// a second descriptor.
+func WriteHandshakeMemory(conn *net.UnixConn, ms []Mapping, fd, mem int) error {
 	b, err := json.Marshal(ms)
 	if err != nil {
 		return err
 	}
-	_, _, err = conn.WriteMsgUnix(b, unix.UnixRights(fd), nil)
+	rights := unix.UnixRights(fd)
+	if mem >= 0 {
+		rights = unix.UnixRights(fd, mem)
+	}
+	_, _, err = conn.WriteMsgUnix(b, rights, nil)
 	return err
 }

@@ -154,6 +154,21 @@ func TestLocalWindow(t *testing.T) {
 	if !bytes.Equal(page(9), img[4*vmspace.PageSize:5*vmspace.PageSize]) {
 		t.Fatal("page 9 (moved before its first touch) is not the image's page 4")
 	}
+	// Space.ReadAt and WriteAt go to the window's memory (system calls,
+	// so no Go trap): a write to a page never touched lands on the
+	// image's page, which the handler installs on the way.
+	if _, err := s.WriteAt([]byte("space"), sp(10)+4); err != nil {
+		t.Fatal(err)
+	}
+	want10 := append([]byte(nil), img[10*vmspace.PageSize:11*vmspace.PageSize]...)
+	copy(want10[4:], "space")
+	if !resident(10) || !bytes.Equal(page(10), want10) {
+		t.Fatal("page 10 after Space.WriteAt: not the image's page with the bytes written")
+	}
+	got := make([]byte, vmspace.PageSize)
+	if _, err := s.ReadAt(got, sp(8)); err != nil || !bytes.Equal(got, img[3*vmspace.PageSize:4*vmspace.PageSize]) {
+		t.Fatalf("Space.ReadAt of the moved page 8: %v, not the image's page 3", err)
+	}
 	st := h.Stats()
 	t.Logf("stats: %+v", st)
 	if st.SelfEvents == 0 || st.Removes != 0 {

@@ -1,6 +1,7 @@
 package uffd
 
 import (
+	"errors"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -30,7 +31,18 @@ func (o *observer) Zap(start, end uint64, unmapped bool) {
 	o.spaceParts(start, end, func(w *window, lo, hi uint64) {
 		w.clearSrc((lo-w.Host)/pageSize, (hi-w.Host)/pageSize)
 		h.dropOverrides(lo, hi)
-		if h.mem == nil || h.isMirrored(lo, hi) {
+		if h.isMirrored(lo, hi) {
+			return
+		}
+		if h.mem == nil {
+			// Nothing can drop the client's pages from here. Where
+			// no area is left, at least its stores to them wait
+			// (write protection, wp_linux.go) until an area that
+			// allows them is mapped there again or the handler
+			// closes.
+			if unmapped {
+				h.writeProtect(w, lo, hi, true)
+			}
 			return
 		}
 		h.self.Lock()
@@ -38,7 +50,7 @@ func (o *observer) Zap(start, end uint64, unmapped bool) {
 		h.self.Unlock()
 		// The zap raises a REMOVE event and waits until the reader has
 		// read it; the reader takes no space lock, so it can.
-		if err := h.mem.Zap(lo, hi-lo); err != nil {
+		if err := h.mem.Zap(lo, hi-lo); err != nil && !errors.Is(err, ErrMemoryGone) {
 			h.logf("uffd: zap [%#x, %#x): %v", lo, hi, err)
 		}
 		// The madvise returned once its events were read; wait until
@@ -82,12 +94,11 @@ func (o *observer) Move(from, to, length uint64, prot vmspace.Prot) {
 				h.mem.Protect(src, pageSize, prot)
 				h.mem.Protect(dst, pageSize, prot)
 			}
-			// The installed page moves with its area (UFFDIO_MOVE
-			// works on the client's memory from here). ENOENT: not
+			// The installed page moves with its area. ENOENT: not
 			// installed.
-			_, err = uffdMove(h.fd, uintptr(dst), uintptr(src), pageSize)
+			err = h.movePage(dst, src)
 		}
-		if err == unix.ENOENT && fromSource {
+		if (err == unix.ENOENT || err == errCrossMove) && fromSource {
 			// Not installed and still the image's: the image page
 			// does not follow the address, so install it at its new
 			// place now (EEXIST: the client's own mremap moved an
@@ -101,10 +112,48 @@ func (o *observer) Move(from, to, length uint64, prot vmspace.Prot) {
 				err = nil
 			}
 		}
-		if err != nil && err != unix.ENOENT && err != unix.EEXIST {
+		if err != nil && err != unix.ENOENT && err != unix.EEXIST && err != errCrossMove {
 			h.logf("uffd: move %#x -> %#x: %v", src, dst, err)
 		}
 	}
+}
+
+// errCrossMove: UFFDIO_MOVE refused a move in another process.
+var errCrossMove = errors.New("uffd: UFFDIO_MOVE refuses moves in another process")
+
+// movePage moves the installed page at host address src to dst
+// (UFFDIO_MOVE). The kernel moves pages only within the mm of the
+// process calling it (fs/userfaultfd.c refuses cross-mm moves with
+// EINVAL), so for a window in another process the move is the client's
+// to do: a Memory that is a Mover (Remote) asks it; without one the page
+// cannot follow its area (logged once; the page at dst then reads as the
+// space's pre-install store says, and the client keeps the old page).
+// Precondition: in a write session (observer).
+func (h *Handler) movePage(dst, src uint64) error {
+	for {
+		err := h.movePageOnce(dst, src)
+		if err != unix.EAGAIN || h.stopping() {
+			return err
+		}
+		// An event is unread (mmap_changing): the reader, which takes
+		// no space lock, reads it while we wait here.
+		yield()
+	}
+}
+
+func (h *Handler) movePageOnce(dst, src uint64) error {
+	if m, ok := h.mem.(Mover); ok {
+		return m.Move(dst, src, pageSize)
+	}
+	_, err := uffdMove(h.fd, uintptr(dst), uintptr(src), pageSize)
+	if err == unix.EINVAL && h.mem == nil {
+		if !h.crossMoveLogged {
+			h.crossMoveLogged = true
+			h.logf("uffd: the space moved installed pages of a window in another process; UFFDIO_MOVE refuses cross-process moves, so they stay behind (a cooperating client moves them)")
+		}
+		return errCrossMove
+	}
+	return err
 }
 
 // installSource copies page pg of w's Source to host address dst.
@@ -123,13 +172,20 @@ func (h *Handler) installSource(w *window, pg, dst uint64) error {
 func (o *observer) Protect(start, end uint64, prot vmspace.Prot) {
 	h := (*Handler)(o)
 	if h.mem == nil {
+		// No Memory to mprotect with: write-protect the installed
+		// pages instead, where the client registered for it.
+		o.spaceParts(start, end, func(w *window, lo, hi uint64) {
+			if !h.isMirrored(lo, hi) {
+				h.writeProtect(w, lo, hi, prot&vmspace.ProtWrite == 0)
+			}
+		})
 		return
 	}
 	o.spaceParts(start, end, func(w *window, lo, hi uint64) {
 		if h.isMirrored(lo, hi) {
 			return
 		}
-		if err := h.mem.Protect(lo, hi-lo, prot); err != nil {
+		if err := h.mem.Protect(lo, hi-lo, prot); err != nil && !errors.Is(err, ErrMemoryGone) {
 			h.logf("uffd: protect [%#x, %#x): %v", lo, hi, err)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -37,18 +38,26 @@ func TestMain(m *testing.M) {
 
 // client is a scripted client process (uffdclient.ScriptMain).
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	in   io.WriteCloser
 	out  *bufio.Reader
 	ms   []uffd.Mapping
 	fd   int
+	mem  int // the memory channel of a cooperative client, or -1
 	conn *net.UnixConn
 }
 
 // startClient starts a client process with a region of pages pages and
 // receives its handshake; it skips if userfaultfd is not permitted.
-func startClient(t *testing.T, pages int) *client {
+func startClient(t testing.TB, pages int) *client {
+	t.Helper()
+	return startClientWith(t, pages, false)
+}
+
+// startClientWith is startClient; coop makes the client cooperative (a
+// memory channel in its handshake, c.mem).
+func startClientWith(t testing.TB, pages int, coop bool) *client {
 	t.Helper()
 	if fd, _, err := uffd.Open(0, 0); err != nil {
 		if fd, _, err = uffd.Open(uffd.UserModeOnly, 0); err != nil {
@@ -72,6 +81,9 @@ func startClient(t *testing.T, pages int) *client {
 	c := &client{t: t, conn: fc.(*net.UnixConn)}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	c.cmd.Env = append(os.Environ(), uffdclient.EnvScript+"="+strconv.Itoa(pages))
+	if coop {
+		c.cmd.Env = append(c.cmd.Env, uffdclient.EnvCoop+"=1")
+	}
 	c.cmd.ExtraFiles = []*os.File{theirs}
 	c.cmd.Stderr = os.Stderr
 	c.in, _ = c.cmd.StdinPipe()
@@ -81,7 +93,7 @@ func startClient(t *testing.T, pages int) *client {
 		t.Fatal(err)
 	}
 	theirs.Close()
-	c.ms, c.fd, err = uffd.ReadHandshake(c.conn)
+	c.ms, c.fd, c.mem, err = uffd.ReadHandshakeMemory(c.conn)
 	if err != nil {
 		c.cmd.Process.Kill()
 		c.cmd.Wait()
@@ -139,7 +151,13 @@ func image(pages int) []byte {
 
 // serveRemote attaches a handler over the client's region with the space
 // address equal to the host address, and serves it.
-func serveRemote(t *testing.T, c *client, img []byte) (*vmspace.Space, *uffd.Handler, func()) {
+func serveRemote(t testing.TB, c *client, img []byte) (*vmspace.Space, *uffd.Handler, func()) {
+	t.Helper()
+	return serveRemoteWith(t, c, img, nil)
+}
+
+// serveRemoteWith is serveRemote with a Memory.
+func serveRemoteWith(t testing.TB, c *client, img []byte, mem uffd.Memory) (*vmspace.Space, *uffd.Handler, func()) {
 	t.Helper()
 	s, err := vmspace.New()
 	if err != nil {
@@ -153,19 +171,24 @@ func serveRemote(t *testing.T, c *client, img []byte) (*vmspace.Space, *uffd.Han
 		Regions: []uffd.Region{{Host: m.BaseHostVirtAddr, Size: m.Size, Base: m.BaseHostVirtAddr, Source: bytes.NewReader(img)}},
 		Logf:    t.Logf,
 		Pid:     c.cmd.Process.Pid,
+		Memory:  mem,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	var stopping atomic.Bool
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := h.Serve(); err != nil {
+		// A Close before Serve even started (a very short test or
+		// benchmark run) makes Serve refuse to run: not an error.
+		if err := h.Serve(); err != nil && !stopping.Load() {
 			t.Errorf("Serve: %v", err)
 		}
 	}()
 	return s, h, func() {
+		stopping.Store(true)
 		h.Close()
 		wg.Wait()
 		s.Close()

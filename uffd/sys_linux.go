@@ -48,6 +48,7 @@ const (
 	copyModeDontWake = 1
 	copyModeWP       = 2
 	wpModeWP         = 1
+	wpModeDontWake   = 2
 
 	// Event kinds (UFFD_EVENT_*).
 	eventPagefault = 0x12
@@ -168,12 +169,19 @@ func uffdMove(fd int, dst, src uintptr, length uint64) (uint64, error) {
 	return uint64(n), err
 }
 
-// uffdWriteProtect sets (wp) or clears write protection over a range.
+// uffdWriteProtect sets (wp) or clears write protection over a range;
+// clearing wakes the threads waiting on write-protect faults there.
 func uffdWriteProtect(fd int, addr uintptr, length uint64, wp bool) error {
 	var mode uint64
 	if wp {
 		mode = wpModeWP
 	}
+	return uffdWriteProtectMode(fd, addr, length, mode)
+}
+
+// uffdWriteProtectMode is UFFDIO_WRITEPROTECT with mode (wpModeWP,
+// wpModeDontWake; not both, the kernel refuses it).
+func uffdWriteProtectMode(fd int, addr uintptr, length uint64, mode uint64) error {
 	r := [3]uint64{uint64(addr), length, mode}
 	return ioctl(fd, ioctlWriteProtect, unsafe.Pointer(&r))
 }

@@ -37,19 +37,33 @@ type Memory interface {
 	Protect(addr, length uint64, prot vmspace.Prot) error
 }
 
+// A Mover is a Memory that also moves installed pages: Move moves the
+// page(s) of [src, src+length) to dst (UFFDIO_MOVE, done by the process
+// whose memory it is, as the kernel refuses cross-process moves), with
+// UFFDIO_MOVE's errors (ENOENT: src not installed, EEXIST: dst is).
+type Mover interface {
+	Move(dst, src, length uint64) error
+}
+
 // Config configures New.
 type Config struct {
 	Regions []Region
 	// Memory applies the space's own changes to the real memory; Local
-	// when the window is in this process. nil: the memory is in another
-	// process that changes it itself (its MADV_DONTNEED, munmap and
-	// mremap reach the space as events); then the space's own Unmap,
-	// Advise and Protect reach only pages not yet installed.
+	// when the window is in this process, a Remote for a cooperative
+	// client in another process. nil: the memory is in another process
+	// that changes it itself (its MADV_DONTNEED, munmap and mremap reach
+	// the space as events); then the space's own Unmap and Advise reach
+	// only pages not yet installed, and Protect reaches installed pages
+	// only as write protection, where the client registered WP mode.
 	Memory Memory
 	// Workers is the number of goroutines serving faults (default 1).
 	Workers int
 	// Pid is the process whose memory the windows are (0: this process),
-	// for ReadAt and WriteAt.
+	// for ReadAt and WriteAt. Space.ReadAt and Space.WriteAt go to the
+	// windows' memory only where the handler knows that process: Pid
+	// set, or Memory Local; otherwise (Pid 0, another Memory or none)
+	// they reach the space's pre-install store alone, as without a
+	// handler.
 	Pid int
 	// Pidfd, if > 0, is a pidfd of the faulting process: Serve returns
 	// ErrClientGone when it exits. The handler owns it (Close closes it).

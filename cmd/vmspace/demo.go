@@ -26,6 +26,7 @@ func runDemo(args []string) error {
 	withUffd := fs.Bool("uffd", false, "instead: lazy restore of a memory image by a client process through userfaultfd, with a balloon and memory hot-plug (Linux)")
 	sizeMiB := fs.Int("size", 256, "with --uffd: the image size in MiB")
 	clients := fs.Int("clients", 1, "with --uffd: client processes restoring the image at once (a torture run with several)")
+	balloon := fs.String("balloon", "both", "with --uffd: who drops the balloon's pages: client (its own MADV_DONTNEED), space (the server's space, reaching the client through its memory channel), or both")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,7 +35,7 @@ func runDemo(args []string) error {
 		if !isFlagSet(fs, "duration") {
 			d = 3 * time.Second
 		}
-		return runUffdDemo(d, *sizeMiB, max(*clients, 1))
+		return runUffdDemo(d, *sizeMiB, max(*clients, 1), *balloon)
 	}
 	for _, mode := range []vmspace.LockMode{vmspace.PerArea, vmspace.WholeSpace} {
 		if err := demo(mode, *dur, *faulters); err != nil {

@@ -32,8 +32,15 @@ func clientMain() bool {
 // process (uffdclient.DemoMain) while the client's balloon drops ranges
 // and its hot-plug unmaps and maps chunks. The client checks every page it
 // reads; the last line sums up, and the exit status is 0 only if no page
-// was lost or stale.
-func runUffdDemo(dur time.Duration, sizeMiB, clients int) error {
+// was lost or stale. balloon (uffdclient.Balloon*) says whether the
+// balloon's drops are the client's own MADV_DONTNEED or made by the
+// server's space and applied to the client through its memory channel.
+func runUffdDemo(dur time.Duration, sizeMiB, clients int, balloon string) error {
+	switch balloon {
+	case uffdclient.BalloonClient, uffdclient.BalloonSpace, uffdclient.BalloonBoth:
+	default:
+		return fmt.Errorf("--balloon %q: want client, space or both", balloon)
+	}
 	dir, err := os.MkdirTemp("", "vmspace-uffd-demo")
 	if err != nil {
 		return err
@@ -53,7 +60,7 @@ func runUffdDemo(dur time.Duration, sizeMiB, clients int) error {
 		return err
 	}
 	f.Close()
-	fmt.Printf("uffd demo: %d MiB image, %d client process(es) restore it lazily for %v while their balloons drop ranges and hot-plug unmaps and maps 2 MiB chunks\n", sizeMiB, clients, dur)
+	fmt.Printf("uffd demo: %d MiB image, %d client process(es) restore it lazily for %v while their balloons drop ranges (dropped by: %s) and hot-plug unmaps and maps 2 MiB chunks\n", sizeMiB, clients, dur, balloon)
 	sock := filepath.Join(dir, "sock")
 	gone := make(chan string, clients)
 	srv, err := uffdserve.New(uffdserve.Config{Socket: sock, Image: imgPath, Workers: 2, Logf: func(format string, args ...any) {
@@ -82,7 +89,7 @@ func runUffdDemo(dur time.Duration, sizeMiB, clients int) error {
 			var r result
 			r.bad = -1
 			cmd := exec.Command(exe)
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%v,%d", uffdclient.EnvDemo, pages, dur, k+1), uffdclient.EnvSocket+"="+sock)
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%v,%d,%s", uffdclient.EnvDemo, pages, dur, k+1, balloon), uffdclient.EnvSocket+"="+sock)
 			cmd.Stderr = os.Stderr
 			out, err := cmd.StdoutPipe()
 			if err == nil {

@@ -9,6 +9,6 @@ import (
 
 func clientMain() bool { return benchClientMain() }
 
-func runUffdDemo(time.Duration, int, int) error {
+func runUffdDemo(time.Duration, int, int, string) error {
 	return errors.New("--uffd: userfaultfd is Linux only")
 }

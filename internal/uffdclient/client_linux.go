@@ -13,6 +13,7 @@ package uffdclient
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -36,6 +37,10 @@ type Client struct {
 	Mem  []byte
 	Addr uint64
 	Fd   int
+	// Mode is the UFFDIO_REGISTER mode used: MISSING, and WP where the
+	// kernel offers it (the server then write-protects the installed
+	// pages of read-only areas). Register re-plugged memory with it.
+	Mode uint64
 }
 
 // Features are the features the client asks for: the events through which
@@ -45,9 +50,9 @@ const Features = uffd.FeatureEventRemove | uffd.FeatureEventUnmap | uffd.Feature
 
 // Open maps size bytes, opens a userfaultfd and registers the mapping.
 func Open(size int) (*Client, error) {
-	fd, _, err := uffd.Open(0, Features)
+	fd, offered, err := uffd.Open(0, Features)
 	if err != nil {
-		fd, _, err = uffd.Open(uffd.UserModeOnly, Features)
+		fd, offered, err = uffd.Open(uffd.UserModeOnly, Features)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("userfaultfd: %w", err)
@@ -58,12 +63,16 @@ func Open(size int) (*Client, error) {
 		return nil, err
 	}
 	addr := uint64(uintptr(unsafe.Pointer(&mem[0])))
-	if err := uffd.Register(fd, uintptr(addr), uintptr(size), uffd.RegisterMissing); err != nil {
+	mode := uint64(uffd.RegisterMissing)
+	if offered&uffd.FeaturePagefaultFlagWP != 0 {
+		mode |= uffd.RegisterWP
+	}
+	if err := uffd.Register(fd, uintptr(addr), uintptr(size), mode); err != nil {
 		unix.Close(fd)
 		unix.Munmap(mem)
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	return &Client{Mem: mem, Addr: addr, Fd: fd}, nil
+	return &Client{Mem: mem, Addr: addr, Fd: fd, Mode: mode}, nil
 }
 
 // Handshake sends the region (contents at offset in the server's image)
@@ -72,6 +81,50 @@ func (c *Client) Handshake(conn *net.UnixConn, offset uint64) error {
 	return uffd.WriteHandshake(conn, []uffd.Mapping{{
 		BaseHostVirtAddr: c.Addr, Size: uint64(len(c.Mem)), Offset: offset, PageSize: PageSize,
 	}}, c.Fd)
+}
+
+// HandshakeMemory is Handshake for a cooperative client: it also sends
+// the other end of a memory channel and answers the server's drops and
+// protection changes on it (uffd.ServeMemory) from a goroutine of its
+// own, which takes none of the caller's locks, until the server closes
+// the channel.
+func (c *Client) HandshakeMemory(conn *net.UnixConn, offset uint64) error {
+	ours, theirs, err := uffd.MemoryPair()
+	if err != nil {
+		return err
+	}
+	err = uffd.WriteHandshakeMemory(conn, []uffd.Mapping{{
+		BaseHostVirtAddr: c.Addr, Size: uint64(len(c.Mem)), Offset: offset, PageSize: PageSize,
+	}}, c.Fd, theirs)
+	unix.Close(theirs)
+	if err != nil {
+		unix.Close(ours)
+		return err
+	}
+	go func() {
+		uffd.ServeMemory(ours, c.Fd)
+		unix.Close(ours)
+	}()
+	return nil
+}
+
+// dropRequest asks the server to drop n bytes at addr through the space
+// (uffdserve.RequestDrop in the address's low bits) and waits for the
+// answer: the pages read zeros when it returns true. Cooperative clients
+// only.
+func dropRequest(conn *net.UnixConn, addr, n uint64) (bool, error) {
+	const requestDrop = 1 // uffdserve.RequestDrop
+	var req [16]byte
+	binary.LittleEndian.PutUint64(req[:8], addr|requestDrop)
+	binary.LittleEndian.PutUint64(req[8:], n)
+	if _, err := conn.Write(req[:]); err != nil {
+		return false, err
+	}
+	var ans [1]byte
+	if _, err := io.ReadFull(conn, ans[:]); err != nil {
+		return false, err
+	}
+	return ans[0] == 0, nil
 }
 
 // Page returns page i of the region.
@@ -136,6 +189,10 @@ const EnvScript = "VMSPACE_UFFD_SCRIPT"
 // dials instead of using descriptor 3.
 const EnvSocket = "VMSPACE_UFFD_SOCKET"
 
+// EnvCoop, if "1", makes the scripted client cooperative: it sends a
+// memory channel with its handshake (HandshakeMemory).
+const EnvCoop = "VMSPACE_UFFD_COOP"
+
 // ScriptMain runs the scripted client: it opens a region of pages pages,
 // sends the handshake on the socket at descriptor 3, then answers one line
 // per command read from r:
@@ -143,10 +200,15 @@ const EnvSocket = "VMSPACE_UFFD_SOCKET"
 //	addr                 the region's address, in decimal
 //	touch I N            hashes of pages I..I+N-1 read by loads (hex, or "fault")
 //	store I B            fill page I with byte B by stores: "ok" or "fault"
+//	astore I B           store I B in the background: "started"
+//	poll                 the background store's answer, or "pending"
+//	await                wait for the background store's answer
 //	pop I r|w            MADV_POPULATE_READ/WRITE on page I: the errno number
 //	dontneed I N         MADV_DONTNEED on pages I..I+N-1: "ok" or the errno
 //	munmap I N           munmap of pages I..I+N-1
 //	mremap I N J         move pages I..I+N-1 to page J (MREMAP_FIXED)
+//	sdrop I N            ask the server to drop pages I..I+N-1 through
+//	                     its space (cooperative): "ok" or "refused"
 //	exit
 func ScriptMain(pages int, r io.Reader, w io.Writer) error {
 	c, err := Open(pages * PageSize)
@@ -166,11 +228,17 @@ func ScriptMain(pages int, r io.Reader, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Handshake(conn, 0); err != nil {
+	if os.Getenv(EnvCoop) == "1" {
+		err = c.HandshakeMemory(conn, 0)
+	} else {
+		err = c.Handshake(conn, 0)
+	}
+	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(w)
 	sc := bufio.NewScanner(r)
+	var bg chan string // the background store's answer (astore)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
 		if len(fs) == 0 {
@@ -201,6 +269,44 @@ func ScriptMain(pages int, r io.Reader, w io.Writer) error {
 				fmt.Fprintln(bw, "ok")
 			} else {
 				fmt.Fprintln(bw, "fault")
+			}
+		case "astore":
+			bg = make(chan string, 1)
+			go func(i int, b byte, ch chan<- string) {
+				if c.Store(i, b) {
+					ch <- "ok"
+				} else {
+					ch <- "fault"
+				}
+			}(arg(1), byte(arg(2)), bg)
+			fmt.Fprintln(bw, "started")
+		case "poll", "await":
+			if bg == nil {
+				fmt.Fprintln(bw, "none")
+				break
+			}
+			if fs[0] == "await" {
+				ans := <-bg
+				bg = nil
+				fmt.Fprintln(bw, ans)
+				break
+			}
+			select {
+			case ans := <-bg:
+				bg = nil
+				fmt.Fprintln(bw, ans)
+			default:
+				fmt.Fprintln(bw, "pending")
+			}
+		case "sdrop":
+			ok, err := dropRequest(conn, c.Addr+uint64(arg(1)*PageSize), uint64(arg(2)*PageSize))
+			switch {
+			case err != nil:
+				fmt.Fprintln(bw, err)
+			case ok:
+				fmt.Fprintln(bw, "ok")
+			default:
+				fmt.Fprintln(bw, "refused")
 			}
 		case "pop":
 			fmt.Fprintln(bw, int(c.Populate(arg(1), len(fs) > 2 && fs[2] == "w")))

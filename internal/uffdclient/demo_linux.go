@@ -44,8 +44,20 @@ func WriteImage(w io.Writer, pages int) error {
 }
 
 // EnvDemo names the environment variable that makes vmspace run DemoMain:
-// "PAGES,DURATION,SEED"; the server's socket is in EnvSocket.
+// "PAGES,DURATION,SEED[,BALLOON]"; the server's socket is in EnvSocket.
+// BALLOON says who drops the balloon's pages: "client" (its own
+// MADV_DONTNEED, reaching the server as REMOVE events), "space" (a drop
+// request: the server's space drops them and the drop reaches this
+// process through its memory channel) or "both" (the default: either, at
+// random).
 const EnvDemo = "VMSPACE_UFFD_DEMO"
+
+// Balloon modes (EnvDemo's BALLOON).
+const (
+	BalloonClient = "client"
+	BalloonSpace  = "space"
+	BalloonBoth   = "both"
+)
 
 // Page states of the demo's model.
 const (
@@ -63,11 +75,18 @@ const chunkPages = 512
 // against the model: the image, zeros, or their own writes) and write
 // some; a balloon drops ranges with MADV_DONTNEED; a hot-plug goroutine
 // munmaps whole chunks and maps them again (a plug request to the server).
+// The client is cooperative (HandshakeMemory), so the balloon can also
+// ask the server to drop ranges through its space.
 // At the end every page is read and checked once more (the restore
 // completes). It prints its counters and, last, "checked N bad K".
 func DemoMain(spec string, w io.Writer) error {
 	parts := bytes.Split([]byte(spec), []byte(","))
-	if len(parts) != 3 {
+	balloonMode := BalloonBoth
+	if len(parts) == 4 {
+		balloonMode = string(parts[3])
+		parts = parts[:3]
+	}
+	if len(parts) != 3 || (balloonMode != BalloonClient && balloonMode != BalloonSpace && balloonMode != BalloonBoth) {
 		return fmt.Errorf("bad %s %q", EnvDemo, spec)
 	}
 	pages, err1 := strconv.Atoi(string(parts[0]))
@@ -85,12 +104,12 @@ func DemoMain(spec string, w io.Writer) error {
 		return err
 	}
 	defer conn.Close()
-	if err := c.Handshake(conn, 0); err != nil {
+	if err := c.HandshakeMemory(conn, 0); err != nil {
 		return err
 	}
 	nchunks := (pages + chunkPages - 1) / chunkPages
 	d := &demo{c: c, conn: conn, pages: pages, state: make([]uint16, pages),
-		mu: make([]sync.Mutex, nchunks)}
+		mu: make([]sync.Mutex, nchunks), balloonMode: balloonMode}
 	deadline := time.Now().Add(dur)
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
@@ -106,7 +125,9 @@ func DemoMain(spec string, w io.Writer) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		d.balloon(rand.New(rand.NewPCG(uint64(seed), 100)), deadline)
+		if err := d.balloon(rand.New(rand.NewPCG(uint64(seed), 100)), deadline); err != nil {
+			errc <- err
+		}
 	}()
 	go func() {
 		defer wg.Done()
@@ -125,8 +146,8 @@ func DemoMain(spec string, w io.Writer) error {
 	for p := range pages {
 		d.check(p, exp)
 	}
-	fmt.Fprintf(w, "client: %d reads, %d writes, %d pages ballooned in %d drops, %d chunks unplugged and plugged again\n",
-		d.reads.Load(), d.writes.Load(), d.dropped.Load(), d.drops.Load(), d.plugs.Load())
+	fmt.Fprintf(w, "client: %d reads, %d writes, %d pages ballooned in %d drops (%d of them by the server's space), %d chunks unplugged and plugged again\n",
+		d.reads.Load(), d.writes.Load(), d.dropped.Load(), d.drops.Load(), d.spaceDrops.Load(), d.plugs.Load())
 	fmt.Fprintf(w, "client: %d lost (zeros or a fault where data was due), %d stale (other data)\n", d.lost.Load(), d.stale.Load())
 	fmt.Fprintf(w, "checked %d bad %d\n", d.checked.Load(), d.lost.Load()+d.stale.Load())
 	return nil
@@ -140,8 +161,12 @@ type demo struct {
 	mu    []sync.Mutex // per chunk
 	// unplugged chunks, under their mu
 	unplugged sync.Map
+	// connMu serializes request/answer pairs on conn (hot-plug and the
+	// balloon's drop requests). Taken after a chunk lock, never before.
+	connMu      sync.Mutex
+	balloonMode string
 
-	reads, writes, checked, lost, stale, drops, dropped, plugs atomic.Int64
+	reads, writes, checked, lost, stale, drops, dropped, spaceDrops, plugs atomic.Int64
 }
 
 // expected writes the model's contents of page p into dst.
@@ -209,9 +234,13 @@ func (d *demo) worker(r *rand.Rand, deadline time.Time) {
 	}
 }
 
-// balloon drops random ranges inside one chunk (MADV_DONTNEED: REMOVE
-// events for the server).
-func (d *demo) balloon(r *rand.Rand, deadline time.Time) {
+// balloon drops random ranges inside one chunk: by MADV_DONTNEED here
+// (REMOVE events for the server), or by a drop request that the server
+// does through its space and that comes back here through the memory
+// channel before the answer. The model says zeros only once the drop is
+// done either way; the chunk lock keeps the checks of the range out
+// meanwhile (the faults of other chunks go on).
+func (d *demo) balloon(r *rand.Rand, deadline time.Time) error {
 	for time.Now().Before(deadline) {
 		ch := r.IntN(len(d.mu))
 		d.mu[ch].Lock()
@@ -220,7 +249,20 @@ func (d *demo) balloon(r *rand.Rand, deadline time.Time) {
 			last := min(first+chunkPages, d.pages)
 			lo := first + r.IntN(last-first)
 			n := min(1+r.IntN(64), last-lo)
-			_, _, e := unix.Syscall(unix.SYS_MADVISE, uintptr(d.c.Addr)+uintptr(lo*PageSize), uintptr(n*PageSize), unix.MADV_DONTNEED)
+			addr, length := d.c.Addr+uint64(lo*PageSize), uint64(n*PageSize)
+			var e unix.Errno
+			if d.balloonMode == BalloonSpace || (d.balloonMode == BalloonBoth && r.IntN(2) == 0) {
+				d.connMu.Lock()
+				ok, err := dropRequest(d.conn, addr, length)
+				d.connMu.Unlock()
+				if err != nil || !ok {
+					d.mu[ch].Unlock()
+					return fmt.Errorf("drop request refused (%v)", err)
+				}
+				d.spaceDrops.Add(1)
+			} else {
+				_, _, e = unix.Syscall(unix.SYS_MADVISE, uintptr(addr), uintptr(length), unix.MADV_DONTNEED)
+			}
 			if e == 0 {
 				for p := lo; p < lo+n; p++ {
 					d.state[p] = stZero
@@ -232,6 +274,7 @@ func (d *demo) balloon(r *rand.Rand, deadline time.Time) {
 		d.mu[ch].Unlock()
 		time.Sleep(200 * time.Microsecond)
 	}
+	return nil
 }
 
 // hotplug unplugs a chunk (munmap: an UNMAP event), waits, and plugs it
@@ -258,22 +301,26 @@ func (d *demo) hotplug(r *rand.Rand, deadline time.Time, nchunks int) error {
 			d.mu[ch].Unlock()
 			return fmt.Errorf("mmap: %v", e)
 		}
-		if err := uffd.Register(d.c.Fd, addr, length, uffd.RegisterMissing); err != nil {
+		if err := uffd.Register(d.c.Fd, addr, length, d.c.Mode); err != nil {
 			d.mu[ch].Unlock()
 			return fmt.Errorf("register: %v", err)
 		}
 		var req [16]byte
 		binary.LittleEndian.PutUint64(req[:8], uint64(addr))
 		binary.LittleEndian.PutUint64(req[8:], uint64(length))
+		d.connMu.Lock()
 		if _, err := d.conn.Write(req[:]); err != nil {
+			d.connMu.Unlock()
 			d.mu[ch].Unlock()
 			return err
 		}
 		var ans [1]byte
 		if _, err := io.ReadFull(d.conn, ans[:]); err != nil || ans[0] != 0 {
+			d.connMu.Unlock()
 			d.mu[ch].Unlock()
 			return fmt.Errorf("plug refused (%v)", err)
 		}
+		d.connMu.Unlock()
 		for p := first; p < first+n; p++ {
 			d.state[p] = stZero
 		}

@@ -5,6 +5,11 @@
 // its faults from the memory image (package uffd) until the client exits
 // or the server stops. A bad client gets a one-line log and is dropped;
 // the others keep being served.
+//
+// A cooperative client (vmspace's extension: a memory channel sent with
+// the handshake, see uffd.Remote) also gets the space's own drops and
+// protection changes applied to its real memory; a client that does not
+// answer such a request within MemoryTimeout is dropped.
 package uffdserve
 
 import (
@@ -29,6 +34,7 @@ type Server struct {
 	image   *os.File
 	logf    func(format string, args ...any)
 	workers int
+	memTO   time.Duration
 	// BeforeFill is passed to each client's handler (tests).
 	beforeFill func(pid int, addr uint64)
 
@@ -48,7 +54,15 @@ type Config struct {
 	Logf    func(format string, args ...any)
 	// BeforeFill runs before each fill of client pid (tests).
 	BeforeFill func(pid int, addr uint64)
+	// MemoryTimeout bounds a cooperative client's answer to a memory
+	// request (default DefaultMemoryTimeout).
+	MemoryTimeout time.Duration
 }
+
+// DefaultMemoryTimeout is the default Config.MemoryTimeout: generous,
+// since the space's write session (and every fault on its areas) waits
+// for the answer, but a client that takes longer is broken.
+const DefaultMemoryTimeout = 2 * time.Second
 
 // client is one connected client.
 type client struct {
@@ -57,6 +71,7 @@ type client struct {
 	h    *uffd.Handler
 	sp   *vmspace.Space
 	ms   []uffd.Mapping
+	mem  *uffd.Remote // nil: the client does not cooperate
 }
 
 // HandshakeTimeout bounds the wait for a client's handshake.
@@ -76,7 +91,10 @@ func New(c Config) (*Server, error) {
 		img.Close()
 		return nil, err
 	}
-	s := &Server{ln: ln, image: img, logf: c.Logf, workers: c.Workers, beforeFill: c.BeforeFill}
+	s := &Server{ln: ln, image: img, logf: c.Logf, workers: c.Workers, beforeFill: c.BeforeFill, memTO: c.MemoryTimeout}
+	if s.memTO <= 0 {
+		s.memTO = DefaultMemoryTimeout
+	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
 	}
@@ -131,18 +149,22 @@ func (s *Server) serveClient(conn *net.UnixConn) {
 	pid := peerPid(conn)
 	who := fmt.Sprintf("client pid %d", pid)
 	conn.SetReadDeadline(time.Now().Add(HandshakeTimeout))
-	ms, fd, err := uffd.ReadHandshake(conn)
+	ms, fd, mem, err := uffd.ReadHandshakeMemory(conn)
 	if err != nil {
 		s.logf("%s dropped: %v", who, err)
 		return
 	}
 	conn.SetReadDeadline(time.Time{})
-	c, err := s.attach(conn, pid, ms, fd)
+	c, err := s.attach(conn, pid, ms, fd, mem)
 	if err != nil {
 		s.logf("%s dropped: %v", who, err)
 		return
 	}
-	s.logf("%s: serving %d regions", who, len(ms))
+	coop := ""
+	if c.mem != nil {
+		coop = " (cooperative)"
+	}
+	s.logf("%s: serving %d regions%s", who, len(ms), coop)
 	// The client says goodbye by closing the socket or exiting; either
 	// ends the handler (the pidfd, or Close below). Until then it may
 	// send plug requests.
@@ -157,6 +179,9 @@ func (s *Server) serveClient(conn *net.UnixConn) {
 	conn.Close()
 	<-done
 	st := c.h.Stats()
+	if c.mem != nil {
+		c.mem.Close()
+	}
 	c.sp.Close()
 	s.mu.Lock()
 	delete(s.mu.clients, c)
@@ -171,13 +196,27 @@ func (s *Server) serveClient(conn *net.UnixConn) {
 
 // PlugRequest is the one message a client may send after the handshake
 // (vmspace's extension; Firecracker sends none): 16 bytes, the address and
-// length (little-endian uint64s) of a range the client has just mapped
-// again and registered, after munmapping it (memory hot-plug). The server
-// waits until the client's earlier events are mirrored, maps the range in
-// the client's space (read-write, zero-filled) and answers one byte: 0
-// done, 1 refused. Unplugging needs no message: the munmap's UNMAP event
-// says it.
+// length (little-endian uint64s) of a range, the address's low 12 bits
+// holding the request:
+//
+//   - RequestPlug: the client has just mapped the range again and
+//     registered it, after munmapping it (memory hot-plug). The server
+//     maps the range in the client's space (read-write, zero-filled).
+//     Unplugging needs no message: the munmap's UNMAP event says it.
+//   - RequestDrop (cooperative clients only): a balloon inflation done by
+//     the server: the space drops the range (Advise DontNeed), and the
+//     drop reaches the client's memory through its memory channel inside
+//     that write session; when the answer comes, the pages read zeros.
+//
+// The server waits until the client's earlier events are mirrored, does
+// the request and answers one byte: 0 done, 1 refused.
 const PlugRequestSize = 16
+
+// Requests, in the low bits of a PlugRequest's address.
+const (
+	RequestPlug = 0
+	RequestDrop = 1
+)
 
 // plugRequests serves plug requests until the connection ends.
 func (s *Server) plugRequests(c *client) {
@@ -187,14 +226,29 @@ func (s *Server) plugRequests(c *client) {
 			return
 		}
 		addr, n := binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
+		op := addr % vmspace.PageSize
+		addr -= op
 		c.h.Sync()
 		ans := byte(0)
-		if !c.inRegions(addr, n) {
+		switch {
+		case !c.inRegions(addr, n):
 			ans = 1
-			s.logf("client pid %d: plug [%#x, +%#x) outside its regions refused", c.pid, addr, n)
-		} else if _, err := c.sp.Map(addr, n, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
+			s.logf("client pid %d: request %d [%#x, +%#x) outside its regions refused", c.pid, op, addr, n)
+		case op == RequestPlug:
+			if _, err := c.sp.Map(addr, n, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
+				ans = 1
+				s.logf("client pid %d: plug [%#x, +%#x): %v", c.pid, addr, n, err)
+			}
+		case op == RequestDrop && c.mem != nil:
+			// Without a memory channel the drop would reach only the
+			// space, not the client's pages: refused below.
+			if err := c.sp.Advise(addr, n, vmspace.AdviseDontNeed); err != nil {
+				ans = 1
+				s.logf("client pid %d: drop [%#x, +%#x): %v", c.pid, addr, n, err)
+			}
+		default:
 			ans = 1
-			s.logf("client pid %d: plug [%#x, +%#x): %v", c.pid, addr, n, err)
+			s.logf("client pid %d: request %d refused (unknown, or a drop without a memory channel)", c.pid, op)
 		}
 		if _, err := c.conn.Write([]byte{ans}); err != nil {
 			return
@@ -212,9 +266,32 @@ func (c *client) inRegions(addr, n uint64) bool {
 }
 
 // attach builds the client's space and handler.
-func (s *Server) attach(conn *net.UnixConn, pid int, ms []uffd.Mapping, fd int) (*client, error) {
+func (s *Server) attach(conn *net.UnixConn, pid int, ms []uffd.Mapping, fd, memfd int) (*client, error) {
+	var mem *uffd.Remote
+	if memfd >= 0 {
+		var err error
+		// A client that does not answer is dropped like any bad client:
+		// one line, and its connection closed (plugRequests then closes
+		// its handler). Nothing here may block: it runs inside a write
+		// session of the client's space.
+		mem, err = uffd.NewRemote(memfd, s.memTO, func(err error) {
+			s.logf("client pid %d dropped: %v", pid, err)
+			conn.Close()
+		})
+		if err != nil {
+			unix.Close(memfd)
+			unix.Close(fd)
+			return nil, err
+		}
+	}
+	closeMem := func() {
+		if mem != nil {
+			mem.Close()
+		}
+	}
 	sp, err := vmspace.New()
 	if err != nil {
+		closeMem()
 		unix.Close(fd)
 		return nil, err
 	}
@@ -223,6 +300,7 @@ func (s *Server) attach(conn *net.UnixConn, pid int, ms []uffd.Mapping, fd int) 
 	for i, m := range ms {
 		if _, err := sp.Map(m.BaseHostVirtAddr, m.Size, rw, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
 			sp.Close()
+			closeMem()
 			unix.Close(fd)
 			return nil, fmt.Errorf("region %d [%#x, +%#x): %w", i, m.BaseHostVirtAddr, m.Size, err)
 		}
@@ -230,6 +308,9 @@ func (s *Server) attach(conn *net.UnixConn, pid int, ms []uffd.Mapping, fd int) 
 			Source: s.image, SourceOff: int64(m.Offset)}
 	}
 	cfg := uffd.Config{Regions: regions, Workers: s.workers, Logf: s.logf, Pid: pid}
+	if mem != nil {
+		cfg.Memory = mem
+	}
 	if pid > 0 {
 		if pfd, err := unix.PidfdOpen(pid, 0); err == nil {
 			cfg.Pidfd = pfd // the handler owns it from New on
@@ -244,14 +325,16 @@ func (s *Server) attach(conn *net.UnixConn, pid int, ms []uffd.Mapping, fd int) 
 			unix.Close(cfg.Pidfd)
 		}
 		sp.Close()
+		closeMem()
 		unix.Close(fd)
 		return nil, err
 	}
-	c := &client{conn: conn, pid: pid, h: h, sp: sp, ms: ms}
+	c := &client{conn: conn, pid: pid, h: h, sp: sp, ms: ms, mem: mem}
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()
 		h.Close()
+		closeMem()
 		sp.Close()
 		return nil, errors.New("server closing")
 	}

@@ -23,6 +23,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if v := os.Getenv(uffdclient.EnvDemo); v != "" {
+		if err := uffdclient.DemoMain(v, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "demo client:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if v := os.Getenv(uffdclient.EnvScript); v != "" {
 		pages, _ := strconv.Atoi(v)
 		if err := uffdclient.ScriptMain(pages, os.Stdin, os.Stdout); err != nil {
@@ -81,11 +88,12 @@ type proc struct {
 	out *bufio.Reader
 }
 
-func startProc(t *testing.T, sock string) *proc {
+func startProc(t *testing.T, sock string, env ...string) *proc {
 	t.Helper()
 	p := &proc{t: t}
 	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	p.cmd.Env = append(os.Environ(), uffdclient.EnvScript+"="+strconv.Itoa(pages), uffdclient.EnvSocket+"="+sock)
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stderr = os.Stderr
 	p.in, _ = p.cmd.StdinPipe()
 	out, _ := p.cmd.StdoutPipe()
@@ -123,6 +131,13 @@ func hashOf(b []byte) string { return strconv.FormatUint(uffdclient.Hash(b), 16)
 // setup writes an image and starts a server; it skips without userfaultfd.
 func setup(t *testing.T, beforeFill func(pid int, addr uint64)) (*Server, string, []byte, *logLines, func()) {
 	t.Helper()
+	return setupWith(t, Config{BeforeFill: beforeFill})
+}
+
+// setupWith is setup with a Config (its Socket, Image and Logf are set
+// here).
+func setupWith(t *testing.T, cfg Config) (*Server, string, []byte, *logLines, func()) {
+	t.Helper()
 	if fd, _, err := uffd.Open(0, 0); err != nil {
 		t.Skipf("userfaultfd not permitted here (%v): needs vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE", err)
 	} else {
@@ -139,7 +154,8 @@ func setup(t *testing.T, beforeFill func(pid int, addr uint64)) (*Server, string
 	}
 	sock := filepath.Join(dir, "sock")
 	logs := &logLines{t: t}
-	s, err := New(Config{Socket: sock, Image: imgPath, Logf: logs.logf, BeforeFill: beforeFill})
+	cfg.Socket, cfg.Image, cfg.Logf = sock, imgPath, logs.logf
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
