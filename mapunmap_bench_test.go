@@ -31,6 +31,7 @@ func BenchmarkMapUnmap(b *testing.B) {
 		{"addr0", func(b *testing.B, f *fixture) {
 			b.ReportAllocs()
 			defer reportCPU(b, processCPU())
+			defer reportCopied(b, f.s, vmspace.TreeCopiedBytes(f.s))
 			for b.Loop() {
 				a, err := f.s.Map(0, pg, vmspace.ProtRead, priv)
 				if err != nil {
@@ -56,6 +57,7 @@ func mapUnmapFixed(b *testing.B, s *vmspace.Space, addr uint64, prot vmspace.Pro
 	n := s.Len()
 	b.ReportAllocs()
 	defer reportCPU(b, processCPU())
+	defer reportCopied(b, s, vmspace.TreeCopiedBytes(s))
 	for b.Loop() {
 		if _, err := s.Map(addr, pg, prot, priv|vmspace.MapFixed); err != nil {
 			b.Fatal(err)
@@ -66,5 +68,13 @@ func mapUnmapFixed(b *testing.B, s *vmspace.Space, addr uint64, prot vmspace.Pro
 	}
 	if s.Len() != n {
 		b.Fatalf("layout changed: %d areas, was %d", s.Len(), n)
+	}
+}
+
+// reportCopied reports the bytes that layout changes copied into tree nodes
+// per iteration, from a count taken before the loop.
+func reportCopied(b *testing.B, s *vmspace.Space, start uint64) {
+	if b.N > 0 {
+		b.ReportMetric(float64(vmspace.TreeCopiedBytes(s)-start)/float64(b.N), "copied-B/op")
 	}
 }

@@ -212,6 +212,32 @@ MUTATIONS.update({
    "the tests' int cell with a plain word instead of an atomic"),
 })
 
+# In-place leaf writes (internal/tree/inplace.go): a reader stopped in the
+# middle of one restarts or sees one version whole, and a pinned Snapshot
+# never sees one. Caught by suite T.
+MUTATIONS.update({
+ "i01-inplace-leaf-not-odd": ("internal/tree/inplace.go",
+   "\tl.seq.Add(1)\n\tnext := |||\tx.countSlots(res.stored)\n\tl.seq.Add(1)\n",
+   "\tnext := |||\tx.countSlots(res.stored)\n",
+   "commitInPlace: write the published leaf without making it odd"),
+ "i02-inplace-parent-not-odd": ("internal/tree/inplace.go",
+   "\t\tpath[d].seq.Add(1) // odd|||\t\tpath[d].seq.Add(1) // even",
+   "\t\t_ = d // odd|||\t\t// even",
+   "commitInPlace: rewrite an ancestor's summary without making it odd"),
+ "i03-inplace-ignores-pins": ("internal/tree/inplace.go",
+   "\tif t.pins.Load() != 0 {\n\t\tt.inPlace.Store(false)",
+   "\tif false {\n\t\tt.inPlace.Store(false)",
+   "commitInPlace: write in place while a Snapshot is pinned"),
+ "i04-snapshot-ignores-inplace": ("internal/tree/tree.go",
+   "\tif t.inPlace.Load() {\n\t\tt.pins.Add(-1)",
+   "\tif false {\n\t\tt.pins.Add(-1)",
+   "trySnapshot: pin without checking for an in-place section"),
+ "i05-txn-view-no-flush": ("internal/tree/tree.go",
+   "\t\ts.x.flush() // a deferred write is part of the Txn's view\n",
+   "",
+   "Snapshot.root: a Txn's view without its deferred write"),
+})
+
 if "--lock-sites" in __import__("sys").argv:
     MUTATIONS.update(LOCK_SITES)
 

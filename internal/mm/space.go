@@ -229,6 +229,15 @@ func (s *Space) Range() (base, end uint64) { return s.base, s.end }
 // Len returns the number of areas, from the published tree.
 func (s *Space) Len() int { return s.tree.Len() }
 
+// TreeCopiedBytes returns the bytes that layout changes have copied into
+// tree nodes so far (tree.Tree.CopiedBytes), a statistic for benchmarks.
+// It takes the space lock, which is what serializes the tree's writers.
+func (s *Space) TreeCopiedBytes() uint64 {
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	return s.tree.CopiedBytes()
+}
+
 // Close tears the space down: every area is write-locked, detached after
 // its readers drain, and freed at once, with no deferred work (the kernel's
 // exit_mmap frees VMAs directly). Faults and calls after Close fail with

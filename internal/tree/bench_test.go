@@ -184,6 +184,7 @@ func BenchmarkReplace(b *testing.B) {
 			}
 			ins := make([]Item[benchVal], 1)
 			b.ReportAllocs()
+			defer reportCopied(b, tr, tr.CopiedBytes())
 			i := 0
 			for b.Loop() {
 				h := holes[i&(len(holes)-1)]
@@ -225,5 +226,13 @@ func BenchmarkHighestGap(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// reportCopied reports the bytes writes copied into nodes per iteration
+// (Tree.CopiedBytes), from a count taken before the loop.
+func reportCopied[V any, C comparable, P Cell[C, V]](b *testing.B, tr *Tree[V, C, P], start uint64) {
+	if b.N > 0 {
+		b.ReportMetric(float64(tr.CopiedBytes()-start)/float64(b.N), "copied-B/op")
 	}
 }

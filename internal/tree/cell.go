@@ -13,8 +13,8 @@ package tree
 // runs; none with cells, docs/perf.md). A cell inside a leaf is
 // recycled with its leaf, under the rules the leaf already obeys: it is
 // written only while the leaf is odd (private to the writer, on a free
-// list, or retired), never while a published version or a pinned Snapshot
-// can reach it. A lockless reader loads the cell between its two reads of
+// list, retired, or inside an in-place Commit's section, inplace.go), never
+// while a pinned Snapshot can reach it. A lockless reader loads the cell between its two reads of
 // the leaf's seq and keeps what it loaded only when they match, so it never
 // uses a value that was being rewritten.
 //

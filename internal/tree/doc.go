@@ -4,10 +4,12 @@
 //
 // # Design
 //
-// It is a copy-on-write B+tree whose nodes are recycled. A writer never
-// changes a node that a published version can reach: within a Txn it copies
-// each node on the path to its change, changes the copies, and Commit
-// publishes the new root (four fields under a seqcount). This is the kernel's
+// It is a copy-on-write B+tree whose nodes are recycled, with one exception:
+// a Txn whose only write is a Replace that stays inside one leaf with room
+// changes that published leaf in place at Commit (inplace.go). Otherwise a
+// writer never changes a node that a published version can reach: within a
+// Txn it copies each node on the path to its change, changes the copies, and
+// Commit publishes the new root (four fields under a seqcount). This is the kernel's
 // RCU scheme (the maple tree publishes new nodes with rcu_assign_pointer),
 // including its hardest part: the replaced nodes are reused, not left to the
 // garbage collector, so a write in steady state allocates nothing. Values
@@ -18,7 +20,8 @@
 //   - Every node has a seqcount, odd from the commit that unlinks it, through
 //     its time on a free list and its refill as a new copy, until the commit
 //     that publishes it; even while it belongs to a published version, whose
-//     nodes are never written. Every field a lockless reader reads is an
+//     nodes are written only by an in-place Commit, which makes each node it
+//     changes odd first (ancestors before the leaf) and even after. Every field a lockless reader reads is an
 //     atomic, because a stale reader may be reading a node while it is
 //     refilled.
 //   - Lockless lookups (Tree.Find, FindVal, First, Last: the fault path)
@@ -26,16 +29,19 @@
 //     re-checking each parent's seq after reading the child's, and the
 //     leaf's after copying the item, value included, and restart from the
 //     root when a check fails. A commit retires (makes odd) everything it
-//     unlinked before anything can be reused, so a successful walk saw one
-//     published version, current at some moment of the call. Nodes are
+//     unlinked before anything can be reused, and an in-place commit keeps
+//     every node it changes odd while any of them changes, so a successful
+//     walk saw one published version, current at some moment of the call. Nodes are
 //     reused only as nodes of the same kind (type-stable, as
 //     SLAB_TYPESAFE_BY_RCU), so a stale pointer always leads to a node.
 //     What a lookup returns is a copy made inside that window: no pointer
 //     into the tree survives the call, so nothing a caller holds can be
 //     rewritten under it.
 //   - Snapshots (Tree.Snapshot: the listing, invariant checks) pin the
-//     version: O(1) to take (an atomic add and a seqcount read), never
-//     retried, never blocking a writer. While any Snapshot is pinned, a
+//     version: O(1) to take (an atomic add, a flag and a seqcount read),
+//     retried only while an in-place Commit is inside its short wait-free
+//     section, never blocking a writer: a Commit that sees a pin copies
+//     instead of writing in place (a Dekker handshake, inplace.go). While any Snapshot is pinned, a
 //     commit puts what it unlinks in limbo instead of on the free lists; the
 //     first Txn that sees no pin frees limbo. Release unpins.
 //
@@ -47,14 +53,24 @@
 // Txn's nodes to the free lists; the published tree was never touched.
 //
 // Writers. There is one writer at a time (the caller serializes Txns; the
-// space's write lock). This design does not allow writers on disjoint ranges
-// to run in parallel: every commit copies the path to the root and publishes
-// through the one root, so two such writers would conflict at the root. What
-// a range-split writer would need on the reader side is here already: readers
-// validate per node, not per version, and tolerate nodes being refilled under
-// them. The step still to take is writing leaves in place (a node made odd,
-// changed, made even, ancestors first when their summaries change), which is
-// also what would stop a write from copying a whole leaf; see docs/perf.md.
+// space's write lock). This design does not yet allow writers on disjoint
+// ranges to run in parallel, but it no longer rules it out. On the reader
+// side all is there: readers validate per node, not per version, tolerate
+// nodes refilled under them, and since in-place writes, nodes changed under
+// them while linked (odd, changed, even; ancestors first when their
+// summaries change). A commit that fits in one leaf touches only that leaf
+// and the ancestors whose summaries change, and publishes the root only for
+// its count. What range-split writers would still need: (1) the count out of
+// the root (per-writer deltas, or Len from a counter), so that an in-place
+// commit touches no shared word; (2) a per-node writer lock (a CAS of the
+// seq from even to odd would do) so that two writers whose paths share an
+// ancestor whose summary both change serialize on it, taken top-down so
+// that they cannot deadlock; (3) splits,
+// merges and rebalancing, which copy the path today, to lock the parent and
+// both siblings, or to fall back to the one-writer path under an exclusive
+// lock; (4) the Snapshot handshake per writer (a count of writers inside
+// in-place sections instead of one flag); (5) the recycler's lists per
+// writer or locked. See docs/perf.md for what in-place writes saved.
 //
 // Layout. Leaves hold up to 29 items in an array inside the node and internal
 // nodes up to 16 children (node.go explains the sizes); all leaves are at the
@@ -81,9 +97,13 @@
 // built in bulk for a 16-byte value (was 44.6 with a 16-byte box per value,
 // 35.7 before recycling): a 992-byte leaf holds 29 slots of 32 bytes.
 //
-// A write in steady state copies the path to its leaf into nodes taken from the
-// free lists and allocates nothing (TestSteadyStateAllocs: 0 allocations per
-// insert and delete). What it still pays is the copy itself: every word goes
+// A write in steady state allocates nothing (TestSteadyStateAllocs: 0
+// allocations per insert and delete). One that fits in a leaf writes only
+// the slots it changes and the suffix it shifts, in place
+// (BenchmarkReplace: 793 copied bytes per insert+delete pair at 1,000 items,
+// 2,787 when every write copied its path; TestInPlaceWriteCopiesLittle).
+// Any other write copies the path to its leaf into nodes taken from the
+// free lists. What it still pays is the copy itself: every word goes
 // in with an atomic store (an XCHG on amd64, about 4 ns against a fraction of
 // a nanosecond for a memmove), because a stale reader may be in the node.
 // Words that already hold the right value are not stored, and a leaf's slots

@@ -17,7 +17,8 @@ package tree
 // pick this child, so the child was still linked, and had not been refilled,
 // when its seq was read: a commit retires (makes odd) every node it unlinks,
 // parents included, before any of them can be reused, and a published parent
-// changes only by being unlinked. At the leaf the reader re-checks the leaf's
+// changes only by being unlinked or by an in-place commit, which makes it odd
+// before its child and its own words change (inplace.go). At the leaf the reader re-checks the leaf's
 // seq after copying the item. Any failed check restarts from the root. What a
 // successful walk returns is therefore what one published version held, a
 // version that was current at some moment during the call.
@@ -255,6 +256,7 @@ const (
 	hookReadLeaf                       // Find, First, Last: leaf pointer loaded, its seq not yet
 	hookReadItem                       // ... item found in the leaf, not yet copied
 	hookReadValue                      // ... item copied, the leaf's seq not yet re-checked
+	hookInPlace                        // Commit in place: leaf odd, suffix shifted, new items not yet stored
 )
 
 // hooks are the test failpoints; a nil Tree.hooks costs one load and branch.

@@ -46,6 +46,13 @@ type recycler[V any, C comparable, P Cell[C, V]] struct {
 
 	reused uint64 // nodes handed out again from the free lists (a statistic)
 
+	// copied counts the bytes of slots and child entries that writes copied
+	// or stored into nodes (a statistic, Tree.CopiedBytes): what a write
+	// costs in memory traffic beyond its own items, and what stale lockless
+	// readers then miss on. Words skipped because they already held the value
+	// count too: the count is of what the write had to go over.
+	copied uint64
+
 	// This Txn's nodes (odd until Commit) and the published nodes it unlinks.
 	newLeaves []*leaf[V, C, P]
 	newInners []*inner[V, C, P]

@@ -38,6 +38,13 @@ type Tree[V any, C comparable, P Cell[C, V]] struct {
 	// that a commit unlinks wait in limbo instead of being reused (recycle.go).
 	pins atomic.Int64
 
+	// inPlace is true while a Commit writes published nodes in place; a
+	// Snapshot that sees it after pinning retries (inplace.go).
+	inPlace atomic.Bool
+
+	// noInPlace makes every write copy (tests and benchmarks compare).
+	noInPlace bool
+
 	// Writer state: touched only by the holder of the caller's write exclusion.
 	gen   uint64       // generation of the last Txn started
 	txn   Txn[V, C, P] // the one Txn, reused so that starting one does not allocate
@@ -98,10 +105,12 @@ func (t *Tree[V, C, P]) publish(r *root[V, C, P]) {
 }
 
 // backoff lets a reader that keeps failing its re-check give the processor
-// away. No reader ever waits for a writer (the root is a latch, and a node
-// that changes under a reader is already unreachable from the published
-// root), so failing means commits keep landing during its walk: a livelock
-// guard, not a wait. It is rarely reached because runtime.Gosched on a
+// away. Readers wait for a writer only across an in-place Commit's section
+// (inplace.go: the nodes it changes are odd, for the time it takes to store a
+// few slots, and a Snapshot retries while it runs); otherwise the root is a
+// latch and a node that changes under a reader is already unreachable from
+// the published root, so failing means commits keep landing during its walk:
+// a livelock guard, not a wait. It is rarely reached because runtime.Gosched on a
 // locked OS thread is expensive: it hands the P to another thread (a futex
 // wakeup) and waits to get one back, microseconds on the fault path.
 func backoff(spins int) {
@@ -124,8 +133,27 @@ func (t *Tree[V, C, P]) Snapshot() Snapshot[V, C, P] {
 	// the pin (and holds back what it unlinks) or the Snapshot sees the new
 	// root (and cannot reach what was unlinked). Go's atomics are sequentially
 	// consistent, which this store-load pattern needs.
+	//
+	// The same store-load pattern keeps a Snapshot out of a Commit's in-place
+	// section (inplace.go): the Commit raises inPlace and then reads pins, so
+	// either it sees this pin and copies, or this sees the flag and retries
+	// once the section, which never waits, is over.
+	for spins := 0; ; spins++ {
+		if s, ok := t.trySnapshot(); ok {
+			return s
+		}
+		backoff(spins)
+	}
+}
+
+// trySnapshot is one try of Snapshot.
+func (t *Tree[V, C, P]) trySnapshot() (Snapshot[V, C, P], bool) {
 	t.pins.Add(1)
-	return Snapshot[V, C, P]{r: t.loadRoot(), t: t}
+	if t.inPlace.Load() {
+		t.pins.Add(-1)
+		return Snapshot[V, C, P]{}, false
+	}
+	return Snapshot[V, C, P]{r: t.loadRoot(), t: t}, true
 }
 
 // Snapshot is an immutable view of the tree. The zero Snapshot is an empty
@@ -149,6 +177,7 @@ func (s *Snapshot[V, C, P]) Release() {
 
 func (s *Snapshot[V, C, P]) root() *root[V, C, P] {
 	if s.x != nil {
+		s.x.flush() // a deferred write is part of the Txn's view
 		return &s.x.r
 	}
 	return &s.r

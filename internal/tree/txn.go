@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 )
 
 // ErrNoMem is returned when a node allocation fails (only the fault-injection
@@ -37,6 +38,7 @@ type Txn[V any, C comparable, P Cell[C, V]] struct {
 	fail  func() bool
 	state txnState
 	dirty bool
+	pend  pending[V, C, P] // a Replace deferred to Commit, to be done in place (inplace.go)
 }
 
 // Txn starts a write transaction on the current committed version. The Tree
@@ -52,7 +54,9 @@ func (t *Tree[V, C, P]) Txn() *Txn[V, C, P] {
 		x.Abort()
 	}
 	t.gen++
+	buf := x.pend.items[:0] // kept: the next deferred write reuses it
 	*x = Txn[V, C, P]{t: t, gen: t.gen, base: t.seq.Load(), r: t.loadRoot()}
+	x.pend.items = buf
 	t.rc.reclaim(t) // nodes in limbo may be free again
 	return x
 }
@@ -60,7 +64,10 @@ func (t *Tree[V, C, P]) Txn() *Txn[V, C, P] {
 // SetAllocFail installs a failpoint called once before each node allocation in
 // this Txn; when it returns true the allocation fails and the write returns
 // ErrNoMem. A nil f removes the failpoint.
-func (x *Txn[V, C, P]) SetAllocFail(f func() bool) { x.fail = f }
+func (x *Txn[V, C, P]) SetAllocFail(f func() bool) {
+	x.flush()
+	x.fail = f
+}
 
 // Snapshot returns the Txn's current, uncommitted state for the writer's own
 // lookups. Unlike a committed Snapshot it changes with later writes in this Txn,
@@ -82,6 +89,13 @@ func (x *Txn[V, C, P]) Commit() {
 		if t.seq.Load() != x.base {
 			panic("tree: another Txn committed while this one was open")
 		}
+		if x.pend.on {
+			if x.commitInPlace() {
+				x.close()
+				return
+			}
+			x.flush() // a Snapshot is pinned: copy instead
+		}
 		// The Txn's nodes become stable (even) before the store that lets
 		// readers reach them; then what the Txn unlinked is retired (odd)
 		// before anything can reuse it (recycle.go).
@@ -98,6 +112,8 @@ func (x *Txn[V, C, P]) Commit() {
 // nothing to undo; the nodes the Txn made go back to the free lists.
 func (x *Txn[V, C, P]) Abort() {
 	if x.state != txnClosed {
+		x.pend.on = false // it touched nothing (inplace.go)
+		clear(x.pend.items)
 		x.t.rc.discard()
 		x.close()
 	}
@@ -190,6 +206,7 @@ func (x *Txn[V, C, P]) cloneLeaf(c *leaf[V, C, P]) (*leaf[V, C, P], error) {
 	d.copyItems(m/2, c, m/2, m-m/2)
 	d.clearItems(m, old)
 	d.setN(m)
+	x.countSlots(m)
 	x.t.rc.oldLeaves = append(x.t.rc.oldLeaves, c)
 	return d, nil
 }
@@ -200,6 +217,7 @@ func (x *Txn[V, C, P]) cloneInner(c *inner[V, C, P]) (*inner[V, C, P], error) {
 		return nil, err
 	}
 	d.fill(c)
+	x.countEntries(c.count())
 	x.t.rc.oldInners = append(x.t.rc.oldInners, c)
 	return d, nil
 }
@@ -323,6 +341,15 @@ func (x *Txn[V, C, P]) Replace(lo, hi uint64, items []Item[V]) error {
 	if lo == hi {
 		return nil // nothing to remove, and checkItems saw that items is empty
 	}
+	if x.deferReplace(lo, hi, items) {
+		return nil
+	}
+	x.flush()
+	return x.replace(lo, hi, items)
+}
+
+// replace is Replace done by copying the path (checked arguments).
+func (x *Txn[V, C, P]) replace(lo, hi uint64, items []Item[V]) error {
 	x.dirty = true
 	// Each splice works in one leaf: it removes the part of the doomed run that
 	// lies there and, once the whole run is gone, inserts as many new items as the
@@ -372,6 +399,9 @@ type splice struct {
 	// complete: no item starting in [lo, hi) is left beyond this leaf, so the
 	// deletion is done and insertion may start.
 	complete bool
+	// stored: slots an in-place splice wrote (new items and the shifted
+	// suffix), for the copy statistic.
+	stored int
 }
 
 func (x *Txn[V, C, P]) spliceRoot(lo, hi uint64, items []Item[V]) (splice, error) {
@@ -449,7 +479,9 @@ func (x *Txn[V, C, P]) spliceInner(n *inner[V, C, P], h int, lo, hi uint64, item
 // shifted. It returns the leaf that now holds the result.
 func (x *Txn[V, C, P]) spliceCopy(src *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) (*leaf[V, C, P], splice, error) {
 	if src.gen == x.gen {
-		return src, spliceLeaf(src, lo, hi, items, next), nil
+		res := spliceLeaf(src, lo, hi, items, next)
+		x.countSlots(res.stored)
+		return src, res, nil
 	}
 	p, q, res, k := planSplice(src, lo, hi, items, next)
 	d, err := x.newLeaf()
@@ -463,6 +495,7 @@ func (x *Txn[V, C, P]) spliceCopy(src *leaf[V, C, P], lo, hi uint64, items []Ite
 	m := n - res.removed + k
 	d.clearItems(m, old)
 	d.setN(m)
+	x.countSlots(m)
 	x.t.rc.oldLeaves = append(x.t.rc.oldLeaves, src)
 	return d, res, nil
 }
@@ -513,6 +546,7 @@ func spliceLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], lo, hi uint
 		l.clearItems(m, n)
 	}
 	l.setN(m)
+	res.stored = k + n - q
 	return res
 }
 
@@ -573,8 +607,10 @@ func even[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C
 	}
 	if ca, cb := a.count(), b.count(); ca > cb {
 		a.moveTail(b, (ca-cb)/2)
+		countMoved[L, N](x, cb+(ca-cb)/2) // b's items shift up too
 	} else {
 		a.moveHead(b, (cb-ca)/2)
+		countMoved[L, N](x, cb-(cb-ca)/2) // b's items shift down too
 	}
 	n.setSum(j, a.summary())
 	n.setSum(j+1, b.summary())
@@ -590,7 +626,9 @@ func merge[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, 
 	}
 	b := N(kids[j+1].Load())
 	a.appendAll(b)
+	countMoved[L, N](x, b.count())
 	drop[L, N](x, b)
+	x.countEntries(n.count() - j - 2)
 	n.removeEntry(j + 1)
 	n.setSum(j, a.summary())
 	return nil
@@ -606,7 +644,9 @@ func split[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, 
 	if err != nil {
 		return err
 	}
+	countMoved[L, N](x, a.count()-a.count()/2)
 	a.moveTail(b, a.count()-a.count()/2)
+	x.countEntries(n.count() - i - 1)
 	n.insertEntry(i + 1)
 	kids[i+1].Store((*L)(b))
 	n.setSum(i, a.summary())
@@ -679,6 +719,7 @@ func (x *Txn[V, C, P]) Set(start uint64, val V) error {
 	if err := x.check(); err != nil {
 		return err
 	}
+	x.flush()
 	l, err := x.ownPath(start)
 	if err != nil {
 		return x.setErr(err)
@@ -713,3 +754,31 @@ func (x *Txn[V, C, P]) ownPath(addr uint64) (*leaf[V, C, P], error) {
 	}
 	return nil, err
 }
+
+// countSlots and countEntries add k leaf slots or child entries to the
+// writer's copy statistic (recycler.copied).
+func (x *Txn[V, C, P]) countSlots(k int) {
+	var s slot[V, C, P]
+	x.t.rc.copied += uint64(k) * uint64(unsafe.Sizeof(s))
+}
+
+func (x *Txn[V, C, P]) countEntries(k int) { x.t.rc.copied += uint64(k) * entryBytes }
+
+// entryBytes is one child entry of an inner node: start, end, gap and the
+// two typed child pointers.
+const entryBytes = 5 * 8
+
+// countMoved adds k entries of a rebalancing move between nodes of type N.
+func countMoved[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Txn[V, C, P], k int) {
+	var z N
+	if _, ok := any(z).(*leaf[V, C, P]); ok {
+		x.countSlots(k)
+	} else {
+		x.countEntries(k)
+	}
+}
+
+// CopiedBytes returns how many bytes of slots and child entries writes have
+// copied into nodes so far (recycler.copied). Only the holder of the write
+// exclusion may call it.
+func (t *Tree[V, C, P]) CopiedBytes() uint64 { return t.rc.copied }
