@@ -238,6 +238,14 @@ func (s *Space) TreeCopiedBytes() uint64 {
 	return s.tree.CopiedBytes()
 }
 
+// TreeInPlaceWrites returns how many layout changes wrote a tree leaf in
+// place (tree.Tree.InPlaceWrites), a statistic for the torture and tests.
+func (s *Space) TreeInPlaceWrites() uint64 {
+	s.lock.Lock()
+	defer s.lock.Unlock()
+	return s.tree.InPlaceWrites()
+}
+
 // Close tears the space down: every area is write-locked, detached after
 // its readers drain, and freed at once, with no deferred work (the kernel's
 // exit_mmap frees VMAs directly). Faults and calls after Close fail with

@@ -58,8 +58,12 @@ func (ph *phase) enabled(i int) bool {
 // disable switches an unsupported operation off for the rest of the phase.
 func (ph *phase) disable(i int) { ph.off[i].Store(true) }
 
-// hooks are the fault-injection and chaos hooks of the phase's spaces.
-func (ph *phase) hooks() *mm.Hooks {
+// hooks are the fault-injection and chaos hooks of the phase's space
+// number i. Only even-numbered spaces get the tree's allocation failpoint:
+// a tree transaction with a failpoint never writes a leaf in place
+// (internal/tree, inplace.go), so with the failpoint everywhere the
+// in-place path would never run under the torture.
+func (ph *phase) hooks(i int) *mm.Hooks {
 	rs := ph.run
 	h := &mm.Hooks{}
 	if !rs.cfg.NoChaos {
@@ -72,7 +76,7 @@ func (ph *phase) hooks() *mm.Hooks {
 			}
 		}
 	}
-	if n := rs.cfg.FailAllocOneIn; n > 0 {
+	if n := rs.cfg.FailAllocOneIn; n > 0 && i%2 == 0 {
 		h.TreeAllocFail = func() bool {
 			if rand.IntN(n) != 0 {
 				return false
@@ -89,11 +93,11 @@ func (ph *phase) hooks() *mm.Hooks {
 func (rs *runState) runPhase(index int, d time.Duration) error {
 	ph := &phase{run: rs, index: index, cfg: configs[index%len(configs)], moves: (index/len(configs))%2 == 1}
 	ph.off = make([]atomic.Bool, len(ops))
-	for range spacesPerPhase {
+	for si := range spacesPerPhase {
 		c := mm.DefaultConfig()
 		c.Base, c.End = windowBase, windowBase+uint64(rs.cfg.Pages)*mm.PageSize
 		t := newTSpace(nil, c.Base, rs.cfg.Pages, rs.cfg.Goroutines)
-		hooks := ph.hooks()
+		hooks := ph.hooks(si)
 		hooks.Child = t.snapForChild()
 		hooks.Move = t.moveHook
 		c.Mode, c.Recycle, c.Hooks = ph.cfg.mode, ph.cfg.recycle, hooks
@@ -183,6 +187,7 @@ func (ph *phase) finalCheck(beat *heartbeat) {
 			beat.bump()
 		}
 		addStats(&rs.configs[ci].Stats, t.s.Stats())
+		rs.inPlace.Add(t.s.TreeInPlaceWrites())
 		t.s.Close()
 		if err := t.s.CheckInvariants(true); err != nil {
 			rs.violate("phase %d (%v): closed space: %v", ph.index, ph.cfg, err)

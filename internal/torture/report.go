@@ -21,6 +21,9 @@ type Report struct {
 	Configs []ConfigStat
 	// InjectedFailures counts tree node allocations made to fail.
 	InjectedFailures uint64
+	// InPlaceWrites counts layout changes that wrote a tree leaf in
+	// place (only spaces without the allocation failpoint can).
+	InPlaceWrites uint64
 	// Checks counts invariant checks (concurrent and quiesced).
 	Checks uint64
 	// Violations counts everything found wrong; Messages holds the first.
@@ -59,6 +62,7 @@ func (rs *runState) report(d time.Duration, phases int) *Report {
 		Seed:             rs.cfg.Seed,
 		Phases:           phases,
 		InjectedFailures: rs.injected.Load(),
+		InPlaceWrites:    rs.inPlace.Load(),
 		Checks:           rs.checks.Load(),
 		Violations:       rs.violations,
 		Messages:         append([]string(nil), rs.messages...),
@@ -93,7 +97,7 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", c.Name, c.Phases, s.Success, s.Abort, s.Retry, s.Miss, s.Fallback, s.SpaceLocked)
 	}
 	tw.Flush()
-	fmt.Fprintf(cw, "\ninjected allocation failures: %d\ninvariant checks: %d\nviolations: %d\n", r.InjectedFailures, r.Checks, r.Violations)
+	fmt.Fprintf(cw, "\ninjected allocation failures: %d\nin-place leaf writes: %d\ninvariant checks: %d\nviolations: %d\n", r.InjectedFailures, r.InPlaceWrites, r.Checks, r.Violations)
 	for _, m := range r.Messages {
 		fmt.Fprintf(cw, "  %s\n", m)
 	}

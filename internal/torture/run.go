@@ -29,6 +29,7 @@ type runState struct {
 	beats      []*heartbeat
 
 	injected atomic.Uint64 // tree allocation failures injected
+	inPlace  atomic.Uint64 // layout changes that wrote a tree leaf in place
 	checks   atomic.Uint64 // invariant checks run
 
 	// stalled is closed by the watchdog when it reports a stall.

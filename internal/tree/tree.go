@@ -44,6 +44,8 @@ type Tree[V any, C comparable, P Cell[C, V]] struct {
 
 	// noInPlace makes every write copy (tests and benchmarks compare).
 	noInPlace bool
+	// inPlaceWrites counts commits done in place; writer only.
+	inPlaceWrites uint64
 
 	// Writer state: touched only by the holder of the caller's write exclusion.
 	gen   uint64       // generation of the last Txn started

@@ -91,6 +91,7 @@ func (x *Txn[V, C, P]) Commit() {
 		}
 		if x.pend.on {
 			if x.commitInPlace() {
+				t.inPlaceWrites++
 				x.close()
 				return
 			}
@@ -782,3 +783,7 @@ func countMoved[L any, N nodePtr[L, N], V any, C comparable, P Cell[C, V]](x *Tx
 // copied into nodes so far (recycler.copied). Only the holder of the write
 // exclusion may call it.
 func (t *Tree[V, C, P]) CopiedBytes() uint64 { return t.rc.copied }
+
+// InPlaceWrites returns how many commits wrote a leaf in place
+// (inplace.go). Only the holder of the write exclusion may call it.
+func (t *Tree[V, C, P]) InPlaceWrites() uint64 { return t.inPlaceWrites }
