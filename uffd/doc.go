@@ -180,14 +180,18 @@
 // a stale fault message was poisoned or filled after a drop or a layout
 // change (SIGBUS, or an old image page after a drop or on a range mapped
 // again), and a second
-// move of an untouched image page lost it. With --racy-layout it shows
-// two known limits: the observer re-protects whole merged areas, reaching
-// memory the client has just unmapped or moved before the event is
-// mirrored, and a mirrored REMAP installs an untouched image page at its
-// new place even if the client dropped that page after its mremap. A
-// server avoids both by mirroring the client's events (Sync) before its
-// own changes and by leaving a range the client is remapping alone until
-// the remap is mirrored.
+// move of an untouched image page lost it. A sixth came from its
+// --racy-layout mode: a mirrored REMAP installed an untouched image page at
+// its new place even if the client had dropped that page after its mremap
+// (the image page now follows the move as an override, read at the first
+// fault, which the drop's mirror clears: TestDropAfterRemapBeforeMirror).
+// One known limit remains in that mode: the observer re-protects whole
+// merged areas, reaching memory the client has just unmapped, moved or
+// mapped again before the event is mirrored, so a page can end up with a
+// host protection the space does not hold (a read that faults, a store to a
+// read-only page that lands). A server avoids it by mirroring the client's
+// events (Sync) before its own changes and by leaving a range the client
+// is remapping alone until the remap is mirrored, as the default mode does.
 //
 // # The Go trap
 //

@@ -93,10 +93,9 @@ type Handler struct {
 	overrides  sync.Map
 	noverrides atomic.Int64
 
-	// moveBuf is the bounce page of installSource; used only at commit
-	// of a write session (serialized by the space lock), as is
-	// crossMoveLogged (movePage).
-	moveBuf         []byte
+	// crossMoveLogged: movePage logged that a move in another process
+	// needs the client; written at commit of a write session only
+	// (serialized by the space lock).
 	crossMoveLogged bool
 
 	stats     counters
@@ -321,9 +320,6 @@ func (h *Handler) Close() error {
 		h.ms.SetObserver(nil)
 		h.liftWP()
 		h.poisonMissing()
-		if h.moveBuf != nil {
-			unix.Munmap(h.moveBuf)
-		}
 		unix.Close(h.fd)
 		if h.pidfd >= 0 {
 			unix.Close(h.pidfd)

@@ -79,3 +79,47 @@ func TestEAGAINRetried(t *testing.T) {
 		t.Fatalf("EAGAIN retries %d, want at least 8 (2 per page)", st.EAGAIN)
 	}
 }
+
+// TestDropAfterRemapBeforeMirror: the client moves a page it never touched
+// (mremap), then drops it at its new place, before the handler has
+// mirrored the move. The move's mirror must not install the image page at
+// the new place (the page would then be there for good: nothing in this
+// process can drop a page of another process), so the later drop's mirror
+// has the last word and the page reads as zeros. Installing the image page
+// at the mirror of the move (the handler's behaviour before) fails it with
+// the image's page 6.
+func TestDropAfterRemapBeforeMirror(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	gate := make(chan struct{})
+	var once atomic.Bool
+	uffd.SetTestHooks(func() {
+		if once.CompareAndSwap(false, true) {
+			<-gate
+		}
+	}, nil)
+	defer uffd.SetTestHooks(nil, nil)
+	const pages = 8
+	c := startClient(t, pages)
+	img := image(pages)
+	_, h, stop := serveRemote(t, c, img)
+	defer stop()
+	if got := c.do("mremap 6 1 7"); got != "ok" {
+		t.Fatal(got)
+	}
+	// The REMAP was read (mremap waits for that) and is held at the gate;
+	// the drop's REMOVE is read behind it and queued.
+	if got := c.do("dontneed 7 1"); got != "ok" {
+		t.Fatal(got)
+	}
+	close(gate)
+	h.Sync()
+	if got := c.do("touch 7 1"); got != hashOf(make([]byte, vmspace.PageSize)) {
+		if got == hashOf(img[6*vmspace.PageSize:7*vmspace.PageSize]) {
+			t.Fatalf("page 7 holds the image's page 6 after the client dropped it: the move's mirror installed it")
+		}
+		t.Fatalf("page 7 after move and drop: %q, want zeros", got)
+	}
+	if st := h.Stats(); st.Removes != 1 || st.Remaps != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
