@@ -155,3 +155,20 @@ func WriteHandshakeMemory(conn *net.UnixConn, ms []Mapping, fd, mem int) error {
 	_, _, err = conn.WriteMsgUnix(b, rights, nil)
 	return err
 }
+
+// PeerPid returns the pid of the process at the other end of a handshake
+// connection (SO_PEERCRED), or 0 if it cannot tell: the Pid a Config needs
+// for ReadAt and WriteAt on a window in that process.
+func PeerPid(conn *net.UnixConn) int {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	pid := 0
+	raw.Control(func(fd uintptr) {
+		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+			pid = int(cred.Pid)
+		}
+	})
+	return pid
+}

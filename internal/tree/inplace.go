@@ -199,18 +199,7 @@ func (x *Txn[V, C, P]) commitInPlace() bool {
 // spliceLeafHooked is spliceLeaf on a published leaf made odd, with the
 // test hook half way (after the shift, before the new items).
 func spliceLeafHooked[V any, C comparable, P Cell[C, V]](t *Tree[V, C, P], l *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) splice {
-	p, q, res, k := planSplice(l, lo, hi, items, next)
-	n := l.count()
-	m := n - res.removed + k
-	l.copyItems(p+k, l, q, n-q)
-	t.hook(hookInPlace)
-	putItems(l, p, items[:k])
-	if m < n {
-		l.clearItems(m, n)
-	}
-	l.setN(m)
-	res.stored = k + n - q
-	return res
+	return spliceLeafAt(t, l, lo, hi, items, next)
 }
 
 // summaryAfter is l's summary as it will be after the splice of

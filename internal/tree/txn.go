@@ -538,10 +538,19 @@ func putItems[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], p int, items 
 // spliceLeaf does one splice in leaf l (owned by the Txn). It may leave l
 // overfull by one slot or underfull; the parent repairs that.
 func spliceLeaf[V any, C comparable, P Cell[C, V]](l *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) splice {
+	return spliceLeafAt[V, C, P](nil, l, lo, hi, items, next)
+}
+
+// spliceLeafAt is spliceLeaf; with t not nil it runs t's in-place test
+// hook half way (after the shift, before the new items).
+func spliceLeafAt[V any, C comparable, P Cell[C, V]](t *Tree[V, C, P], l *leaf[V, C, P], lo, hi uint64, items []Item[V], next uint64) splice {
 	p, q, res, k := planSplice(l, lo, hi, items, next)
 	n := l.count()
 	m := n - res.removed + k
 	l.copyItems(p+k, l, q, n-q)
+	if t != nil {
+		t.hook(hookInPlace)
+	}
 	putItems(l, p, items[:k])
 	if m < n {
 		l.clearItems(m, n)

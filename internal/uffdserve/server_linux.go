@@ -146,7 +146,7 @@ func (s *Server) Close() error {
 // serveClient runs one client from handshake to goodbye.
 func (s *Server) serveClient(conn *net.UnixConn) {
 	defer conn.Close()
-	pid := peerPid(conn)
+	pid := uffd.PeerPid(conn)
 	who := fmt.Sprintf("client pid %d", pid)
 	conn.SetReadDeadline(time.Now().Add(HandshakeTimeout))
 	ms, fd, mem, err := uffd.ReadHandshakeMemory(conn)
@@ -341,20 +341,4 @@ func (s *Server) attach(conn *net.UnixConn, pid int, ms []uffd.Mapping, fd, memf
 	s.mu.clients[c] = struct{}{}
 	s.mu.Unlock()
 	return c, nil
-}
-
-// peerPid returns the pid of the process at the other end of conn
-// (SO_PEERCRED), or 0.
-func peerPid(conn *net.UnixConn) int {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	pid := 0
-	raw.Control(func(fd uintptr) {
-		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-			pid = int(cred.Pid)
-		}
-	})
-	return pid
 }

@@ -125,7 +125,7 @@ func (s *server) serveClient(conn *net.UnixConn) {
 		return
 	}
 	c := &sclient{conn: conn, w: msgWriter{w: conn}, acks: make(chan uint64, 1), reqs: make(chan message, 4), dead: make(chan struct{})}
-	c.pid = peerPid(conn)
+	c.pid = uffd.PeerPid(conn)
 	if err := s.attach(c, ms, fd); err != nil {
 		s.logf("server: client pid %d dropped: %v", c.pid, err)
 		return
@@ -316,21 +316,6 @@ func (r *remote) Zap(addr, length uint64) error { return r.call(callZap, addr, l
 
 func (r *remote) Protect(addr, length uint64, prot vmspace.Prot) error {
 	return r.call(callProtect, addr, length, uint64(prot))
-}
-
-// peerPid returns the pid of the process at the other end of conn.
-func peerPid(conn *net.UnixConn) int {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	pid := 0
-	raw.Control(func(fd uintptr) {
-		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-			pid = int(cred.Pid)
-		}
-	})
-	return pid
 }
 
 // mix is splitmix64's finalizer.
