@@ -135,7 +135,12 @@ func (s *Space) lockAreaLookup(addr uint64) *Area {
 			return nil
 		}
 		s.hook(HookReadLocked, a)
-		s.hint.at(addr).Store(a)
+		// Store only a change: the slot's line is read by every fault in
+		// the bucket, and a hint that failed only for a moment (its area
+		// write-locked) is still the right one.
+		if h := s.hint.at(addr); h.Load() != a {
+			h.Store(a)
+		}
 		return a
 	}
 }
