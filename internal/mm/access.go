@@ -11,36 +11,23 @@ import (
 // page's read happens under the same lock as its fault, so it is atomic
 // with respect to layout changes. Ranges whose store is an observer's real
 // memory (Accessor) are read from there instead.
-func (s *Space) ReadAt(p []byte, addr uint64) (int, error) {
-	n := 0
-	for n < len(p) {
-		a := addr + uint64(n)
-		if k, err := s.viaAccessor(p[n:], a, false); k != 0 || err != nil {
-			n += k
-			if err != nil {
-				return n, err
-			}
-			continue
-		}
-		off := a & pageMask
-		chunk := min(uint64(len(p)-n), PageSize-off)
-		dst := p[n : n+int(chunk)]
-		err := s.access(a, Read, func(f frames.Frame) { s.mem.Read(f, off, dst) })
-		if err != nil {
-			return n, err
-		}
-		n += int(chunk)
-	}
-	return n, nil
-}
+func (s *Space) ReadAt(p []byte, addr uint64) (int, error) { return s.copyAt(p, addr, false) }
 
 // WriteAt writes p at addr, faulting pages in for writing. Ranges whose
 // store is an observer's real memory (Accessor) are written there.
-func (s *Space) WriteAt(p []byte, addr uint64) (int, error) {
+func (s *Space) WriteAt(p []byte, addr uint64) (int, error) { return s.copyAt(p, addr, true) }
+
+// copyAt is ReadAt (write false) and WriteAt: page by page, each under the
+// lock of its fault, or through the Accessor where it covers the range.
+func (s *Space) copyAt(p []byte, addr uint64, write bool) (int, error) {
+	acc := Read
+	if write {
+		acc = Write
+	}
 	n := 0
 	for n < len(p) {
 		a := addr + uint64(n)
-		if k, err := s.viaAccessor(p[n:], a, true); k != 0 || err != nil {
+		if k, err := s.viaAccessor(p[n:], a, write); k != 0 || err != nil {
 			n += k
 			if err != nil {
 				return n, err
@@ -49,8 +36,14 @@ func (s *Space) WriteAt(p []byte, addr uint64) (int, error) {
 		}
 		off := a & pageMask
 		chunk := min(uint64(len(p)-n), PageSize-off)
-		src := p[n : n+int(chunk)]
-		err := s.access(a, Write, func(f frames.Frame) { s.mem.Write(f, off, src) })
+		buf := p[n : n+int(chunk)]
+		err := s.access(a, acc, func(f frames.Frame) {
+			if write {
+				s.mem.Write(f, off, buf)
+			} else {
+				s.mem.Read(f, off, buf)
+			}
+		})
 		if err != nil {
 			return n, err
 		}
