@@ -11,6 +11,7 @@ work in it goes on undisturbed and nothing needs reverting.
     python3 .ci/mutate.py m04-tryinc-ignores-exclusion
     python3 .ci/mutate.py --suites=A m17-fork-parent-unlocked
     python3 .ci/mutate.py --lock-sites --suites=A w01-split   # the write-lock sites
+    python3 .ci/mutate.py --suites=UL u10-no-order             # package uffd (real faults)
 
 Not run by .ci/run: too slow for CI.
 """
@@ -238,14 +239,42 @@ MUTATIONS.update({
    "Snapshot.root: a Txn's view without its deferred write"),
 })
 
+# Package uffd (issue 12): run with --suites=UL; the real-fault torture
+# needs userfaultfd. Not part of the default table (minutes each).
+UFFD = {
+ "u04-mirror-ignores-thread": ("uffd/handler_linux.go",
+   "return lo >= h.mirroring.lo && hi <= h.mirroring.hi && h.mirroring.tid == unix.Gettid()",
+   "return lo >= h.mirroring.lo && hi <= h.mirroring.hi",
+   "isMirrored: any session over the range being mirrored skips its Memory calls"),
+ "u08-move-ignores-override": ("uffd/observer_linux.go",
+   "if ov, ok := h.lookupOverride(src); ok {",
+   "if ov, ok := h.lookupOverride(src); ok && false {",
+   "observer Move: an override at the source does not move on"),
+ "u09-protect-whole-areas": ("internal/mm/observer.go",
+   "\treport := func(a *Area) {\n\t\tprot := a.flags.Prot()\n",
+   "\treport := func(a *Area) {\n\t\tprot := a.flags.Prot()\n\t\tif true {\n\t\t\tfn(a.start, a.end, prot)\n\t\t\treturn\n\t\t}\n",
+   "protectionChangesLocked: Protect the whole areas a session created or changed"),
+ "u10-no-order": ("uffd/handler_linux.go",
+   "func (o *observer) Order() {\n\th := (*Handler)(o)\n",
+   "func (o *observer) Order() {\n\tif true {\n\t\treturn\n\t}\n\th := (*Handler)(o)\n",
+   "Order: a write session does not wait for the client's events read so far to be mirrored"),
+ "u11-order-no-batch-wait": ("uffd/handler_linux.go",
+   "func (h *Handler) waitReaderBatch() {\n\tif h.readSeq.Load()&1 == 0 {",
+   "func (h *Handler) waitReaderBatch() {\n\tif true {",
+   "waitReaderBatch: Sync and Order do not wait for the reader's batch in progress"),
+}
+
 if "--lock-sites" in __import__("sys").argv:
     MUTATIONS.update(LOCK_SITES)
+MUTATIONS.update(UFFD)
 
 SUITES = {
  "A": "go test -race -count=1 -timeout 240s ./internal/mm/ ./internal/arealock/ ./internal/spacelock/",
  "B": "go test -race -count=1 -timeout 150s ./internal/torture/",
  "C": "go test -race -count=1 -short -tags vmspace_lockcheck -timeout 240s ./internal/mm/ ./internal/torture/",
  "T": "go test -race -count=1 -timeout 240s ./internal/tree/",
+ "U": "go test -count=1 -timeout 240s -run 'TestTorture|TestObserver|TestOrderer|TestSessionOrdered' ./internal/uffdtorture/ ./internal/mm/ ./uffd/",
+ "L": "go run ./cmd/vmspace torture --uffd --duration 30s --stall 5s --seed 101",
 }
 
 
@@ -266,7 +295,7 @@ def main():
     for a in sys.argv[1:]:
         if a.startswith("--suites="):
             suites = {k: v for k, v in SUITES.items() if k in a[len("--suites="):]}
-    names = args or [n for n in MUTATIONS if n not in LOCK_SITES]
+    names = args or [n for n in MUTATIONS if n not in LOCK_SITES and n not in UFFD]
     for name in names:
         f, old, new, what = MUTATIONS[name]
         with tempfile.TemporaryDirectory(prefix="vmspace-" + name + "-") as d:

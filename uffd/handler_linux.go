@@ -74,6 +74,14 @@ type Handler struct {
 	// meanwhile is still unread, so the kernel refuses the fill (EAGAIN,
 	// mmap_changing) instead of letting it land after the change.
 	readMu sync.RWMutex
+	// readSeq is odd while the reader holds readMu for writing (one
+	// batch: read(2) and sorting), so that waitReaderBatch costs one
+	// atomic load when no batch is in progress (the common case for
+	// Order, which runs before every write session of the space).
+	readSeq atomic.Uint64
+	// applierTid is the applier's thread (it is locked to it): Order
+	// returns at once for the applier's own write sessions.
+	applierTid atomic.Int64
 
 	// mirroring is the host range of the client event being mirrored:
 	// the client's kernel already changed that memory, so the observer
@@ -408,22 +416,58 @@ func (h *Handler) access(p []byte, addr uint64, write bool) (int, error) {
 }
 
 // Sync waits until every event read so far has been mirrored into the
-// space (or the handler stops). A client that munmapped part of a window
-// and wants to map it again asks for the new area after Sync, so that the
-// mirrored munmap cannot remove it.
+// space (or the handler stops). Every write session of the space already
+// does this first (Order), so a caller needs Sync only to wait for the
+// mirror itself (for instance before reading the space's layout).
 func (h *Handler) Sync() {
 	// The client's munmap or mremap returns once the kernel handed its
 	// event to read(2), which may be before the reader has queued it:
-	// wait for the reader's batch (readMu spans read and sorting) first,
-	// or the event would be mirrored after what the caller does next.
-	h.readMu.Lock()
-	h.readMu.Unlock() //lint:ignore SA2001 the empty section is the wait for the reader's batch
+	// wait for the reader's batch first, or the event would be mirrored
+	// after what the caller does next.
+	h.waitReaderBatch()
 	h.q.Lock()
 	defer h.q.Unlock()
 	read := h.q.read
 	for !h.q.stopped && h.q.applied < read {
 		h.q.cond.Wait()
 	}
+}
+
+// waitReaderBatch returns once the reader's batch in progress, if any, is
+// read and sorted: an event read(2) has returned by now is then counted
+// in q.read (or was mirrored inline, or recognised as the handler's own).
+// A batch that started after the call began cannot hold an event whose
+// syscall had returned before it.
+func (h *Handler) waitReaderBatch() {
+	if h.readSeq.Load()&1 == 0 {
+		return
+	}
+	h.readMu.Lock()
+	h.readMu.Unlock() //lint:ignore SA2001 the empty section is the wait for the reader's batch
+}
+
+// Order is the handler as the space's mm.Orderer: every write session of
+// the space other than the applier's own mirrors starts only after the
+// client's events read so far are mirrored, so that it works on a layout
+// that includes them. Without it, a session over a range the client has
+// just moved or unmapped would send its Memory calls to memory that has
+// changed since, and the late mirror would undo the session's work (a
+// Map of a range the client unmapped and mapped again, removed by the
+// mirror of the unmap: what Sync used to be called for by hand).
+func (o *observer) Order() {
+	h := (*Handler)(o)
+	if h.readSeq.Load()&1 == 0 {
+		h.q.Lock()
+		idle := h.q.read == h.q.applied || h.q.stopped
+		h.q.Unlock()
+		if idle {
+			return
+		}
+	}
+	if int64(unix.Gettid()) == h.applierTid.Load() {
+		return // a mirror: the events before it are applied already
+	}
+	h.Sync()
 }
 
 // Wait waits for Serve to return (after Close, or when the client is gone).
@@ -460,10 +504,12 @@ func (h *Handler) reader() error {
 		// a Memory.Zap that raised a REMOVE event takes it after
 		// its madvise returned, to know the event was seen as its own.
 		h.readMu.Lock()
+		h.readSeq.Add(1)
 		n, err := unix.Read(h.fd, buf[:])
 		if err == nil && n > 0 {
 			h.enqueue(buf[:n])
 		}
+		h.readSeq.Add(1)
 		h.readMu.Unlock()
 		h.serveInline(ibuf, &hd)
 		h.noteCPU(0)
@@ -610,9 +656,11 @@ func (h *Handler) isSelf(start, end uint64) bool {
 // order the kernel reported them.
 func (h *Handler) applier() {
 	defer h.wg.Done()
-	// Locked, so that its thread id names its write sessions (mirroring).
+	// Locked, so that its thread id names its write sessions (mirroring,
+	// Order).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	h.applierTid.Store(int64(unix.Gettid()))
 	for {
 		h.noteCPU(1)
 		h.q.Lock()

@@ -54,8 +54,7 @@ func (o *observer) Zap(start, end uint64, unmapped bool) {
 		}
 		// The madvise returned once its events were read; wait until
 		// the reader has sorted them, then forget the range.
-		h.readMu.Lock()
-		h.readMu.Unlock() //lint:ignore SA2001 the empty section is the wait: the reader holds readMu while it sorts a batch of events
+		h.waitReaderBatch()
 		h.self.Lock()
 		for i, r := range h.self.ranges {
 			if r == [2]uint64{lo, hi} {
@@ -112,8 +111,8 @@ func (o *observer) Move(from, to, length uint64, prot vmspace.Prot) {
 			// (an override); the first fault on dst reads it from
 			// there. Not installed now: a drop of dst that the client
 			// made after its mremap, still unread or unmirrored, would
-			// then be undone by a page of the image (the second known
-			// limit the real-fault torture showed with --racy-layout);
+			// then be undone by a page of the image (found by the
+			// real-fault torture with the two sides' changes racing);
 			// the drop's mirror clears the override instead.
 			h.setOverride(dst, fw.SourceOff+int64(fpg*pageSize), fw)
 			err = nil

@@ -2,6 +2,8 @@ package uffd_test
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,5 +123,58 @@ func TestDropAfterRemapBeforeMirror(t *testing.T) {
 	}
 	if st := h.Stats(); st.Removes != 1 || st.Remaps != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestSessionOrderedAfterEvents: a write session of the space starts only
+// after the client's events read so far are mirrored (Handler.Order). The
+// client munmaps two pages and the UNMAP is held before its mirror; the
+// server then maps the range again (a hot-plug). The Map must wait for
+// the mirror: run first, it would be undone by it, leaving a hole where
+// the server has just mapped an area (what Sync was once called for by
+// hand, and what the real-fault torture's server no longer does).
+func TestSessionOrderedAfterEvents(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	gate := make(chan struct{})
+	var once atomic.Bool
+	uffd.SetTestHooks(func() {
+		if once.CompareAndSwap(false, true) {
+			<-gate
+		}
+	}, nil)
+	defer uffd.SetTestHooks(nil, nil)
+	const pages = 8
+	c := startClient(t, pages)
+	sp, h, stop := serveRemote(t, c, image(pages))
+	defer stop()
+	if got := c.do("munmap 2 2"); got != "ok" {
+		t.Fatal(got)
+	}
+	// The UNMAP was read (munmap returns only then) and is held at the
+	// gate.
+	base := c.ms[0].BaseHostVirtAddr
+	done := make(chan error, 1)
+	go func() {
+		_, err := sp.Map(base+2*vmspace.PageSize, 2*vmspace.PageSize, vmspace.ProtRead|vmspace.ProtWrite,
+			vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		close(gate)
+		t.Fatalf("the server's Map returned (%v) while the client's munmap of the range was read and not mirrored", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h.Sync()
+	var got []string
+	for _, m := range sp.Maps() {
+		got = append(got, fmt.Sprintf("%d-%d", (m.Start-base)/vmspace.PageSize, (m.End-base)/vmspace.PageSize))
+	}
+	if s := strings.Join(got, " "); s != "0-8" {
+		t.Fatalf("areas after the client's munmap and the server's Map of pages 2-4: %s, want 0-8 (the Map undone by the mirror of the munmap?)", s)
 	}
 }

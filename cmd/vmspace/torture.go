@@ -37,7 +37,6 @@ func runTorture(args []string) error {
 	fs.IntVar(&u.EAGAINOneIn, "eagain", 16, "with --uffd: fail one fill in N with EAGAIN (negative: never)")
 	fs.DurationVar(&u.Generation, "generation", 4*time.Second, "with --uffd: how long one client process lives before it is started again (a fresh space, handler and image)")
 	fs.IntVar(&u.Workers, "workers", 2, "with --uffd: fault-serving goroutines per client in the server")
-	fs.BoolVar(&u.RacyLayout, "racy-layout", false, "with --uffd: let the server's changes race the clients' munmap and mremap (a known limit of package uffd: shows violations)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

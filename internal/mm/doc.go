@@ -34,7 +34,13 @@
 // the other mapping went away (the lost write that torture found).
 //
 // An Observer (observer.go) runs at commit under the space write lock with
-// the areas concerned write-locked, and takes none of these locks.
+// the areas concerned write-locked, and takes none of these locks. It is
+// told only the ranges whose protection the session changed, never the
+// untouched parts of areas it merged or split. An Orderer's Order runs
+// before a write session takes the space lock (begin), holding nothing,
+// and may wait for the orderer's own write sessions; it sits above
+// Space.lock, so no goroutine may ask for a write session while it holds
+// an area handle of that space.
 //
 // Truncate holds no lock while it takes, one space after the other, the
 // space lock of each space that maps the file (Linux's truncation walks the

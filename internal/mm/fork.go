@@ -39,7 +39,7 @@ func (s *Space) Fork() (*Space, error) {
 	})
 	child.heap.start.Store(s.heap.start.Load())
 	child.heap.brk.Store(s.heap.brk.Load())
-	cx := child.begin()
+	cx := child.beginUnordered()
 	defer cx.end()
 	for _, a := range areas {
 		if a.flags&VMDontCopy != 0 {

@@ -1,6 +1,8 @@
 package mm
 
 import (
+	"cmp"
+	"slices"
 	"syscall"
 
 	"github.com/vmspace/vmspace/internal/frames"
@@ -56,8 +58,36 @@ type Accessor interface {
 // accessorBox holds the installed Accessor for lockless loads.
 type accessorBox struct{ a Accessor }
 
+// Orderer is an Observer that also mirrors into the space changes made
+// elsewhere first (package uffd: a client's own munmap, mremap and
+// MADV_DONTNEED, learned from userfaultfd events), and so must have the
+// ones it has learned of in the space before any other write session
+// starts: a session over a layout that lacks them would have its Observer
+// calls land on memory that has changed since (an mprotect on a range the
+// client has moved away), and the mirror, applied after it, would undo
+// what it did (a Map of a range the client unmapped and mapped again,
+// removed by the late mirror of the unmap).
+//
+// Lock order: Order runs at the start of every write session except the
+// orderer's own, on the goroutine that asked for the session, before it
+// takes the space lock; it may wait for the orderer's own sessions.
+// A caller must therefore not ask for a write session while holding an
+// area handle (LockArea) of the space, which those sessions may need to
+// write-lock.
+type Orderer interface {
+	Observer
+	// Order returns once every change the orderer has learned of so far
+	// is in the space. It returns at once when called for one of the
+	// orderer's own sessions.
+	Order()
+}
+
+// ordererBox holds the installed Orderer for lockless loads.
+type ordererBox struct{ o Orderer }
+
 // SetObserver installs o (nil removes it). If o is also an Accessor, the
-// space's ReadAt and WriteAt go through it for the ranges it covers. A space has at most one
+// space's ReadAt and WriteAt go through it for the ranges it covers; if it
+// is an Orderer, every write session waits for its Order first. A space has at most one
 // observer: installing a second fails with EBUSY. It waits for the write
 // session in progress, if any.
 func (s *Space) SetObserver(o Observer) error {
@@ -73,12 +103,18 @@ func (s *Space) SetObserver(o Observer) error {
 	} else {
 		s.accessor.Store(nil)
 	}
+	if ord, ok := o.(Orderer); ok {
+		s.orderer.Store(&ordererBox{ord})
+	} else {
+		s.orderer.Store(nil)
+	}
 	return nil
 }
 
 // notifyObserverLocked tells the observer what the session did: the page
-// work in order, then the protections of the areas that were created or
-// changed. Precondition: at commit, after applyPageOps.
+// work in order, then the protections of the ranges whose protection the
+// session changed (protectionChangesLocked). Precondition: at commit,
+// after applyPageOps.
 func (x *session) notifyObserverLocked() {
 	o := x.s.observer
 	for _, op := range x.pageOps {
@@ -95,14 +131,88 @@ func (x *session) notifyObserverLocked() {
 			o.Move(op.start, op.to, op.end-op.start, prot)
 		}
 	}
+	x.protectionChangesLocked(o.Protect)
+}
+
+// protPiece is a range with one protection, as the layout held it before
+// the session.
+type protPiece struct {
+	start, end uint64
+	prot       Prot
+}
+
+// protectionChangesLocked calls fn for every range that has an area after
+// the session and either had none before it or had another protection:
+// exactly the ranges whose real memory must be mprotected. Areas the
+// session merged, split or extended keep their unchanged parts out of it.
+//
+// Why not the whole areas the session created or modified: a merge makes
+// one area of a range the session never touched, and the real memory
+// behind that part may at this moment be changing under its own owner (a
+// userfaultfd client's munmap or mremap whose event is not mirrored yet);
+// an mprotect there would land on memory the space no longer describes.
+// Linux's mprotect, likewise, changes only the range it was given.
+//
+// The layout before the session over any range that changed is the saved
+// fields of the areas the session modified plus the fields of those it
+// detached (an area it left alone cannot overlap a changed range). Those
+// pieces do not overlap. Precondition: at commit, before forget.
+func (x *session) protectionChangesLocked(fn func(start, end uint64, prot Prot)) {
+	old := x.oldPieces[:0]
+	for _, f := range x.saved {
+		old = append(old, protPiece{f.start, f.end, f.flags.Prot()})
+	}
+	for _, a := range x.detached {
+		if a.sess&sessSaved == 0 { // else its saved fields are above
+			old = append(old, protPiece{a.start, a.end, a.flags.Prot()})
+		}
+	}
+	slices.SortFunc(old, func(a, b protPiece) int { return cmp.Compare(a.start, b.start) })
+	x.oldPieces = old
+	report := func(a *Area) {
+		prot := a.flags.Prot()
+		// Adjacent changed pieces go out as one range.
+		var lo, hi uint64
+		emit := func(s, e uint64) {
+			if s == hi && hi != lo {
+				hi = e
+				return
+			}
+			if hi != lo {
+				fn(lo, hi, prot)
+			}
+			lo, hi = s, e
+		}
+		at := a.start // reported or found unchanged up to here
+		i, _ := slices.BinarySearchFunc(old, a.start, func(p protPiece, t uint64) int {
+			if p.end <= t {
+				return -1
+			}
+			return 1
+		})
+		for ; i < len(old) && old[i].start < a.end; i++ {
+			p := old[i]
+			if p.start > at { // a hole before the session
+				emit(at, p.start)
+			}
+			if p.prot != prot {
+				emit(max(p.start, a.start), min(p.end, a.end))
+			}
+			at = min(p.end, a.end)
+		}
+		if at < a.end {
+			emit(at, a.end)
+		}
+		emit(0, 0)
+	}
 	for _, a := range x.fresh {
 		if a.sess&sessDropped == 0 {
-			o.Protect(a.start, a.end, a.flags.Prot())
+			report(a)
 		}
 	}
 	for _, f := range x.saved {
 		if a := f.a; a.sess&sessDetached == 0 {
-			o.Protect(a.start, a.end, a.flags.Prot())
+			report(a)
 		}
 	}
 }

@@ -81,10 +81,23 @@ type session struct {
 	detached []*Area
 	pageOps  []pageOp // page-table work done at commit, in order (pageops.go)
 	gone     []*Area  // unmapRange's scratch buffer, kept for reuse
+
+	oldPieces []protPiece // protectionChangesLocked's scratch buffer, kept for reuse
 }
 
-// begin takes the space write lock and opens a session.
+// begin takes the space write lock and opens a session, after the
+// observer's Order if it is an Orderer (observer.go).
 func (s *Space) begin() *session {
+	if b := s.orderer.Load(); b != nil {
+		b.o.Order()
+	}
+	return s.beginUnordered()
+}
+
+// beginUnordered is begin without the Orderer's wait: for the session of
+// a fork's child, which no observer can have yet, opened while the
+// parent's session is held (the parent's orderer may be waiting for it).
+func (s *Space) beginUnordered() *session {
 	s.lock.Lock()
 	x := &s.sessBuf
 	x.s = s

@@ -157,6 +157,9 @@ type Space struct {
 	// accessor is the observer as an Accessor, nil when it is not one;
 	// stored under the write lock, loaded locklessly by ReadAt/WriteAt.
 	accessor atomic.Pointer[accessorBox]
+	// orderer is the observer as an Orderer, nil when it is not one;
+	// stored under the write lock, loaded locklessly by begin.
+	orderer atomic.Pointer[ordererBox]
 
 	// closing is set under the write lock by Close; read locklessly.
 	closing atomic.Bool

@@ -29,7 +29,6 @@ type clientSpec struct {
 	Duration, Stall    time.Duration
 	Seed               uint64
 	Socket             string
-	RacyLayout         bool
 }
 
 // resultPrefix starts the client's last line, its ClientResult as JSON.
@@ -78,16 +77,11 @@ var opNames = [...]string{"", "read", "write", "balloon", "server advise", "serv
 
 // tclient is the client process's state.
 type tclient struct {
-	spec  clientSpec
-	uc    *uffdclient.Client
-	conn  *net.UnixConn
-	w     msgWriter
-	reqMu sync.Mutex // one request in flight
-	// layout is held shared by the server's changes and exclusively by
-	// the client's munmap and mremap (hot-plug, mremap, the server's
-	// unmap), unless RacyLayout: see Config.RacyLayout. Taken before any
-	// chunk lock.
-	layout sync.RWMutex
+	spec   clientSpec
+	uc     *uffdclient.Client
+	conn   *net.UnixConn
+	w      msgWriter
+	reqMu  sync.Mutex  // one request in flight
 	done   chan uint64 // the answer to the request in flight
 	gone   chan struct{}
 	imgOff uint64 // the image page of the region's first page
@@ -562,10 +556,6 @@ func (c *tclient) unlockPages(lo, n int) {
 // REMOVE event) or by the server's Space.Advise (whose Memory asks this
 // client to zap), while other threads read them.
 func (c *tclient) drop(lo, n int, server bool) {
-	if server {
-		c.layoutShared()
-		defer c.layoutSharedDone()
-	}
 	ch := &c.chunk[lo/chunkPages]
 	ch.RLock()
 	defer ch.RUnlock()
@@ -596,8 +586,6 @@ func (c *tclient) drop(lo, n int, server bool) {
 // protect has the server change the protection of [lo, lo+n) (its
 // Memory mprotects this client's pages) while other threads read them.
 func (c *tclient) protect(lo, n int, ro bool) {
-	c.layoutShared()
-	defer c.layoutSharedDone()
 	ch := &c.chunk[lo/chunkPages]
 	ch.RLock()
 	defer ch.RUnlock()
@@ -648,8 +636,6 @@ func (c *tclient) setZero(lo, n int) {
 
 // hotplug unplugs chunk ch (munmap: an UNMAP event) and plugs it again.
 func (c *tclient) hotplug(ch int) {
-	c.layoutExclusive()
-	defer c.layoutExclusiveDone()
 	c.chunk[ch].Lock()
 	defer c.chunk[ch].Unlock()
 	c.cnt[cHotplugs].Add(1)
@@ -680,8 +666,6 @@ func (c *tclient) remap(t int, r *rand.Rand) {
 	c.doing[t].Store(opRemap<<32 | uint64(from))
 	c.noteRecent(to, n)
 	c.noteRecent(from, n)
-	c.layoutExclusive()
-	defer c.layoutExclusiveDone()
 	first, second := &c.chunk[min(a, b)], &c.chunk[max(a, b)]
 	first.Lock()
 	second.Lock()
@@ -701,18 +685,15 @@ func (c *tclient) remap(t int, r *rand.Rand) {
 	for k := range n {
 		c.set(to+k, c.st[from+k].Load())
 	}
-	if c.spec.RacyLayout {
-		// The target's readers and droppers race the mirroring of the
-		// REMAP (see Config.RacyLayout).
-		c.chunk[b].Unlock()
-	}
-	if err := c.replug(from, n); err != nil { // mirrors the REMAP first (Sync)
+	// The target's readers, writers, droppers and the server's changes
+	// race the mirroring of the REMAP from here on: their faults must
+	// wait for it, and a server change of the target must be made on
+	// the moved area (Handler.Order), not the one it replaced.
+	c.chunk[b].Unlock()
+	if err := c.replug(from, n); err != nil { // the REMAP is mirrored before the plug's Map (Order)
 		c.violate(cErrors, "mremap: the hole [%d, +%d): %v", from, n, err)
 	} else {
 		c.setZero(from, n)
-	}
-	if !c.spec.RacyLayout {
-		c.chunk[b].Unlock()
 	}
 	c.chunk[a].Unlock()
 }
@@ -721,8 +702,6 @@ func (c *tclient) remap(t int, r *rand.Rand) {
 // the pages inaccessible), checks that a load there faults, and has it
 // map the range again.
 func (c *tclient) serverUnmap(lo, n int) {
-	c.layoutExclusive()
-	defer c.layoutExclusiveDone()
 	ch := &c.chunk[lo/chunkPages]
 	ch.Lock()
 	defer ch.Unlock()
@@ -743,30 +722,6 @@ func (c *tclient) serverUnmap(lo, n int) {
 		return
 	}
 	c.setZero(lo, n)
-}
-
-func (c *tclient) layoutShared() {
-	if !c.spec.RacyLayout {
-		c.layout.RLock()
-	}
-}
-
-func (c *tclient) layoutSharedDone() {
-	if !c.spec.RacyLayout {
-		c.layout.RUnlock()
-	}
-}
-
-func (c *tclient) layoutExclusive() {
-	if !c.spec.RacyLayout {
-		c.layout.Lock()
-	}
-}
-
-func (c *tclient) layoutExclusiveDone() {
-	if !c.spec.RacyLayout {
-		c.layout.Unlock()
-	}
 }
 
 var errGoneClient = errors.New("server gone")

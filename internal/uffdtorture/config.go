@@ -22,17 +22,6 @@ type Config struct {
 	EAGAINOneIn int           // inject EAGAIN into one fill in N (default 16; negative: never)
 	Workers     int           // fault-serving goroutines per client in the server (default 2)
 	Stall       time.Duration // a thread that makes no progress for this long is stuck (default 10s)
-	// RacyLayout lets the server's changes, and the client's drops of
-	// pages it has just moved, race the client's own munmap and mremap:
-	// the client does not hold them off while it asks the server for a
-	// change or until its mremap is mirrored, and the server does not
-	// mirror the events read so far first (uffd.Handler.Sync). Package
-	// uffd cannot order these today (its observer re-protects whole
-	// merged areas, reaching memory the client has just moved or
-	// unmapped, and installs a moved image page when it mirrors the
-	// REMAP, after drops the client made since): this switch shows the
-	// violations that follow.
-	RacyLayout bool
 	// Exe is the binary started as a client (default: this one); it must
 	// call ClientMain when EnvClient is set.
 	Exe string

@@ -37,7 +37,14 @@
 // The server's changes are asked for by the client (a request on the
 // control socket) so that its model knows when they happen, as a VMM
 // knows when its balloon or hot-plug device acts; they run in the server
-// through the Space, racing the faults of the client's other threads.
+// through the Space, racing the faults of the client's other threads and
+// its munmaps and mremaps of other chunks, whose events the handler may
+// not have mirrored yet. A chunk's lock orders the changes to one range
+// (package uffd leaves two unordered changes of one range from the two
+// sides to its caller); an mremap lets its target chunk go as soon as the
+// mremap returns, so the target's reads, writes, drops and server changes
+// race the mirror of the REMAP. The server never calls Sync: the handler
+// orders each of its write sessions after the events read so far.
 //
 // Half the reads go to the ranges changed last, so that faults meet the
 // events and write sessions of those changes. Each client process lives

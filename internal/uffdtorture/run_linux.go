@@ -125,7 +125,7 @@ func Run(cfg Config) (*Report, error) {
 // runs far past its time.
 func runClient(cfg *Config, exe, sock string, k, gen int, dur time.Duration, lw *lineWriter) (*ClientResult, error) {
 	spec, _ := json.Marshal(clientSpec{ID: k, Pages: cfg.Pages, Threads: cfg.Threads, Duration: dur,
-		Stall: cfg.Stall, Seed: cfg.Seed + uint64(gen)<<32, Socket: sock, RacyLayout: cfg.RacyLayout})
+		Stall: cfg.Stall, Seed: cfg.Seed + uint64(gen)<<32, Socket: sock})
 	cmd := exec.Command(exe, cfg.Args...)
 	cmd.Env = append(os.Environ(), EnvClient+"="+string(spec))
 	cmd.Stderr = prefixWriter{lw, fmt.Sprintf("client %d stderr: ", k)}

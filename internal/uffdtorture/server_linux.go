@@ -248,18 +248,12 @@ func (c *sclient) serveRequests(s *server) {
 	fixed := vmspace.MapPrivate | vmspace.MapAnonymous | vmspace.MapFixed
 	for m := range c.reqs {
 		var err error
-		if !s.cfg.RacyLayout {
-			// Mirror the client's events read so far before changing
-			// the space: a change made over a stale layout would have
-			// its Memory calls land on memory the client has already
-			// moved or unmapped (Config.RacyLayout).
-			c.h.Sync()
-		}
 		switch m.op {
 		case reqPlug:
-			// The client's munmap (UNMAP) or mremap (REMAP) must be
-			// mirrored before the new area exists, or it would remove it.
-			c.h.Sync()
+			// No Sync first: the handler orders every write session of
+			// the space after the events read so far (Handler.Order), so
+			// the client's munmap or mremap of the range, returned before
+			// it asked, is mirrored before the new area exists.
 			_, err = c.sp.Map(m.a, m.b, rw, fixed)
 		case reqAdvise:
 			err = c.sp.Advise(m.a, m.b, vmspace.AdviseDontNeed)
