@@ -169,7 +169,11 @@
 // the applier never mirrors it, so nothing is applied twice and nothing
 // waits on the session. The client must serve its memory channel from a
 // goroutine that takes no lock its faulting threads may hold (their
-// faults wait for the session, the session for the answer).
+// faults wait for the session, the session for the answer). In a Go
+// client the runtime's stop-the-world is such a lock for a fault taken in
+// code Go cannot preempt asynchronously (memmove and other assembly): the
+// world waits for the faulting thread, so the answering goroutine never
+// runs. The torture's and the demo's clients run with the collector off.
 //
 // # The kernel's protocol rules
 //

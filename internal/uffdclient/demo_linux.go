@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,13 @@ func DemoMain(spec string, w io.Writer) error {
 	if err1 != nil || err2 != nil || err3 != nil || pages <= 0 {
 		return fmt.Errorf("bad %s %q", EnvDemo, spec)
 	}
+	// The collector is off, as in the torture's client: a stop-the-world
+	// waits for every goroutine, and one waiting in a fault (a CPU trap)
+	// stops only where Go can preempt it asynchronously; a fault taken in
+	// code it cannot (memmove, assembly) would hold the world, and with it
+	// the goroutine answering the server's Memory calls, which the
+	// session the fault waits for needs. The demo allocates little.
+	debug.SetGCPercent(-1)
 	c, err := Open(pages * PageSize)
 	if err != nil {
 		return err
