@@ -162,6 +162,7 @@ type counters struct {
 	faults, copies, zeropages, poisons, eagain, eexist, gone atomic.Uint64
 	removes, unmaps, remaps, selfEvents                      atomic.Uint64
 	wpFaults, wpBlocked                                      atomic.Uint64
+	inlineFaults, inlineRemoves                              atomic.Uint64
 }
 
 // Stats are a handler's counters.
@@ -180,6 +181,11 @@ type Stats struct {
 	CPUNs      uint64 // CPU time of the handler's threads (Config.MeasureCPU)
 	WPFaults   uint64 // write-protect faults resolved (the area allows the write)
 	WPBlocked  uint64 // write-protect faults left waiting (the area denies the write)
+	// InlineFaults are the faults the reader served itself (the rest went
+	// to the workers: a thread hand-off each); InlineRemoves the REMOVE
+	// events it mirrored at once under an area read lock (the rest went to
+	// the applier: a write session each, behind the other sessions).
+	InlineFaults, InlineRemoves uint64
 }
 
 // Stats returns the counters.
@@ -187,7 +193,8 @@ func (h *Handler) Stats() Stats {
 	c := &h.stats
 	return Stats{c.faults.Load(), c.copies.Load(), c.zeropages.Load(), c.poisons.Load(),
 		c.eagain.Load(), c.eexist.Load(), c.gone.Load(), c.removes.Load(), c.unmaps.Load(),
-		c.remaps.Load(), c.selfEvents.Load(), h.cpuNs(), c.wpFaults.Load(), c.wpBlocked.Load()}
+		c.remaps.Load(), c.selfEvents.Load(), h.cpuNs(), c.wpFaults.Load(), c.wpBlocked.Load(),
+		c.inlineFaults.Load(), c.inlineRemoves.Load()}
 }
 
 // ErrClientGone is returned by Serve when the faulting process exited
@@ -552,6 +559,7 @@ func (h *Handler) enqueue(p []byte) {
 			}
 			if h.q.read == h.q.applied && h.mirrorRemoveInline(m.a, m.b) {
 				h.stats.removes.Add(1)
+				h.stats.inlineRemoves.Add(1)
 				continue
 			}
 			fallthrough
@@ -615,6 +623,7 @@ func (h *Handler) serveInline(buf []byte, hd *mm.Handle) {
 		h.q.Unlock()
 		done, retry := h.serveFaultWith(f, buf, hd)
 		if done && !retry {
+			h.stats.inlineFaults.Add(1)
 			continue
 		}
 		if retry {

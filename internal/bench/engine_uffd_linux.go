@@ -241,6 +241,9 @@ func (t *uffdTarget) close() error {
 	if t.h != nil {
 		t.h.Close()
 		t.served.Wait()
+		if os.Getenv("VMSPACE_BENCH_DEBUG") != "" {
+			fmt.Fprintf(os.Stderr, "handler stats: %+v\n", t.h.Stats())
+		}
 	}
 	if t.minimal != nil {
 		t.minimal.stop()
