@@ -262,6 +262,18 @@ UFFD = {
    "func (h *Handler) waitReaderBatch() {\n\tif h.readSeq.Load()&1 == 0 {",
    "func (h *Handler) waitReaderBatch() {\n\tif true {",
    "waitReaderBatch: Sync and Order do not wait for the reader's batch in progress"),
+ "u12-wp-ignores-present": ("uffd/wp_linux.go",
+   "\tif on && !w.mayHold(lo, hi) {",
+   "\tif false && on && !w.mayHold(lo, hi) {",
+   "writeProtect: a system call for ranges where the client holds no page"),
+ "u13-remap-keeps-present": ("uffd/handler_linux.go",
+   "\t\t\t\ttw.present.set(tpg, fw.present.get(fpg))\n",
+   "\t\t\t\t_ = tpg\n",
+   "mirror REMAP: the present bits do not follow the client's pages"),
+ "u14-fill-no-present": ("uffd/handler_linux.go",
+   "\tw.present.set(pg, true)\n",
+   "\t_ = pg\n",
+   "fillLocked: a fill does not mark its page present"),
 }
 
 if "--lock-sites" in __import__("sys").argv:

@@ -161,6 +161,14 @@
 //     Protect reaches them only as write protection (above), never as
 //     SIGSEGV.
 //
+// Either way the handler keeps a bit per page that says whether the
+// client's memory may hold it (set before each fill and, at New, for what
+// the client's pagemap shows; cleared when a REMOVE, UNMAP or REMAP says
+// the page went, or a Memory zapped it), and a write session makes no
+// UFFDIO_WRITEPROTECT call for a range where the client holds nothing: a
+// layout change of memory the client never touched costs it nothing
+// (pagebits_linux.go).
+//
 // The echo of a remote zap: the client's MADV_DONTNEED raises a REMOVE
 // event and does not return until the reader has read it, while the
 // space's write session is still open. The reader takes no space or area

@@ -127,9 +127,11 @@ type window struct {
 	// src has a bit per page: set while the page's contents are the
 	// Source's (never dropped since the handler started). Cleared by
 	// the observer in a write session (areas write-locked), read by
-	// fault servers under the area read lock; atomic for the race
-	// detector's sake and for the bitmap words shared by two areas.
-	src []atomic.Uint64
+	// fault servers under the area read lock.
+	src pageBits
+	// present has a bit per page: set where the client's memory may hold
+	// the page (pagebits_linux.go).
+	present pageBits
 	// wp: the client registered the window in write-protect mode too
 	// (probed by New; immutable). wpUsed: the handler has
 	// write-protected a page of it at least once (set in a write
@@ -139,30 +141,27 @@ type window struct {
 	wpUsed atomic.Bool
 }
 
-func (w *window) srcBit(pg uint64) bool {
-	return w.src[pg/64].Load()&(1<<(pg%64)) != 0
+func (w *window) srcBit(pg uint64) bool     { return w.src.get(pg) }
+func (w *window) clearSrc(lo, hi uint64)    { w.src.clearRange(lo, hi) }
+func (w *window) setSrc(pg uint64, on bool) { w.src.set(pg, on) }
+func (w *window) pages(lo, hi uint64) (uint64, uint64) {
+	return (lo - w.Host) / pageSize, (hi - w.Host) / pageSize
 }
 
-func (w *window) clearSrc(lo, hi uint64) {
-	for pg := lo; pg < hi; pg++ {
-		w.src[pg/64].And(^(uint64(1) << (pg % 64)))
-	}
-}
+// gone clears the present bits of host range [lo, hi): the client's
+// memory certainly holds no page there now.
+func (w *window) gone(lo, hi uint64) { w.present.clearRange(w.pages(lo, hi)) }
 
-func (w *window) setSrc(pg uint64, on bool) {
-	if on {
-		w.src[pg/64].Or(1 << (pg % 64))
-	} else {
-		w.src[pg/64].And(^(uint64(1) << (pg % 64)))
-	}
-}
+// mayHold reports whether the client's memory may hold a page in host
+// range [lo, hi).
+func (w *window) mayHold(lo, hi uint64) bool { return w.present.anyInRange(w.pages(lo, hi)) }
 
 // counters are the handler's statistics.
 type counters struct {
 	faults, copies, zeropages, poisons, eagain, eexist, gone atomic.Uint64
 	removes, unmaps, remaps, selfEvents                      atomic.Uint64
 	wpFaults, wpBlocked                                      atomic.Uint64
-	inlineFaults, inlineRemoves                              atomic.Uint64
+	inlineFaults, inlineRemoves, wpRanges                    atomic.Uint64
 }
 
 // Stats are a handler's counters.
@@ -186,6 +185,11 @@ type Stats struct {
 	// events it mirrored at once under an area read lock (the rest went to
 	// the applier: a write session each, behind the other sessions).
 	InlineFaults, InlineRemoves uint64
+	// WPRanges counts the ranges the space's write sessions
+	// write-protected in the client's memory (UFFDIO_WRITEPROTECT; a
+	// window without a Memory, in WP mode): only ranges where the
+	// client may hold a page (pagebits_linux.go).
+	WPRanges uint64
 }
 
 // Stats returns the counters.
@@ -194,7 +198,7 @@ func (h *Handler) Stats() Stats {
 	return Stats{c.faults.Load(), c.copies.Load(), c.zeropages.Load(), c.poisons.Load(),
 		c.eagain.Load(), c.eexist.Load(), c.gone.Load(), c.removes.Load(), c.unmaps.Load(),
 		c.remaps.Load(), c.selfEvents.Load(), h.cpuNs(), c.wpFaults.Load(), c.wpBlocked.Load(),
-		c.inlineFaults.Load(), c.inlineRemoves.Load()}
+		c.inlineFaults.Load(), c.inlineRemoves.Load(), c.wpRanges.Load()}
 }
 
 // ErrClientGone is returned by Serve when the faulting process exited
@@ -230,11 +234,11 @@ func New(space *vmspace.Space, fd int, cfg Config) (*Handler, error) {
 		h.logf = func(string, ...any) {}
 	}
 	for _, r := range rs {
-		w := &window{Region: r, src: make([]atomic.Uint64, (r.Size/pageSize+63)/64)}
-		if r.Source != nil {
-			for i := range w.src {
-				w.src[i].Store(^uint64(0))
-			}
+		w := &window{Region: r, src: newPageBits(r.Size/pageSize, r.Source != nil)}
+		w.present = newPageBits(r.Size/pageSize, false)
+		if _, local := cfg.Memory.(Local); (cfg.Pid == 0 && !local) || !readPresent(w.present, cfg.Pid, r.Host, r.Size) {
+			// Whose memory it is, or what it holds, is unknown.
+			w.present = newPageBits(r.Size/pageSize, true)
 		}
 		w.wp = probeWP(fd, w)
 		h.regions = append(h.regions, w)
@@ -597,6 +601,7 @@ func (h *Handler) mirrorRemoveInline(start, end uint64) bool {
 	}
 	hd.DropPages(sa, se)
 	w.clearSrc((start-w.Host)/pageSize, (end-w.Host)/pageSize)
+	w.gone(start, end)
 	h.dropOverrides(start, end)
 	return true
 }
@@ -716,6 +721,7 @@ func (h *Handler) mirror(m msg) {
 				h.logf("uffd: mirror REMOVE [%#x, %#x): %v", lo, hi, err)
 			}
 			w.clearSrc((lo-w.Host)/pageSize, (hi-w.Host)/pageSize) // also where no area was
+			w.gone(lo, hi)
 		})
 	case eventUnmap: // munmap, or mmap/mremap over the range
 		h.stats.unmaps.Add(1)
@@ -724,6 +730,7 @@ func (h *Handler) mirror(m msg) {
 				h.logf("uffd: mirror UNMAP [%#x, %#x): %v", lo, hi, err)
 			}
 			w.clearSrc((lo-w.Host)/pageSize, (hi-w.Host)/pageSize)
+			w.gone(lo, hi)
 		})
 	case eventRemap: // mremap: from m.a to m.b, m.c bytes
 		h.stats.remaps.Add(1)
@@ -734,6 +741,12 @@ func (h *Handler) mirror(m msg) {
 			if _, err := h.sp.Remap(sf, n, n, vmspace.RemapMayMove|vmspace.RemapFixed, st); err != nil {
 				h.logf("uffd: mirror REMAP %#x -> %#x (+%#x): %v", from, to, n, err)
 			}
+			// The client's pages moved: so do their present bits.
+			for off := uint64(0); off < n; off += pageSize {
+				fpg, tpg := (from+off-fw.Host)/pageSize, (to+off-tw.Host)/pageSize
+				tw.present.set(tpg, fw.present.get(fpg))
+				fw.present.set(fpg, false)
+			}
 			return
 		}
 		// Moved out of (or within from outside) the windows: what left
@@ -742,6 +755,7 @@ func (h *Handler) mirror(m msg) {
 		h.eachWindow(from, from+n, func(w *window, lo, hi uint64) {
 			h.sp.Unmap(w.Base+lo-w.Host, hi-lo)
 			w.clearSrc((lo-w.Host)/pageSize, (hi-w.Host)/pageSize)
+			w.gone(lo, hi)
 		})
 	}
 }
@@ -884,6 +898,9 @@ func (h *Handler) fillLocked(f fault, w *window, pg, sa uint64, ha *mm.Handle, b
 		uffdWake(h.fd, uintptr(f.addr), pageSize)
 		return false
 	}
+	// Before the ioctl, under readMu: the client's memory may hold the
+	// page from here on (pagebits_linux.go).
+	w.present.set(pg, true)
 	if testFillErr != nil {
 		if err := testFillErr(); err != nil {
 			return h.fillResult(f.addr, 0, err)

@@ -49,7 +49,9 @@ func (o *observer) Zap(start, end uint64, unmapped bool) {
 		h.self.Unlock()
 		// The zap raises a REMOVE event and waits until the reader has
 		// read it; the reader takes no space lock, so it can.
-		if err := h.mem.Zap(lo, hi-lo); err != nil && !errors.Is(err, ErrMemoryGone) {
+		if err := h.mem.Zap(lo, hi-lo); err == nil {
+			w.gone(lo, hi)
+		} else if !errors.Is(err, ErrMemoryGone) {
 			h.logf("uffd: zap [%#x, %#x): %v", lo, hi, err)
 		}
 		// The madvise returned once its events were read; wait until
@@ -103,7 +105,10 @@ func (o *observer) Move(from, to, length uint64, prot vmspace.Prot) {
 			}
 			// The installed page moves with its area. ENOENT: not
 			// installed.
-			err = h.movePage(dst, src)
+			if err = h.movePage(dst, src); err == nil {
+				tw.present.set(tpg, true)
+				fw.present.set(fpg, false)
+			}
 		}
 		if (err == unix.ENOENT || err == errCrossMove) && fromSource {
 			// Not installed and still the image's: the image page

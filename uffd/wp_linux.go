@@ -63,8 +63,12 @@ func (h *Handler) writeProtect(w *window, lo, hi uint64, on bool) {
 	if !w.wp || (!on && !w.wpUsed.Load()) {
 		return
 	}
+	if on && !w.mayHold(lo, hi) {
+		return // no page of the client's to protect (pagebits_linux.go)
+	}
 	if on {
 		w.wpUsed.Store(true)
+		h.stats.wpRanges.Add(1)
 	}
 	for {
 		err := uffdWriteProtect(h.fd, uintptr(lo), hi-lo, on)

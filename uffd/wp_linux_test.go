@@ -132,3 +132,58 @@ func TestRemoteWriteProtect(t *testing.T) {
 	}
 	t.Logf("stats: %+v", h.Stats())
 }
+
+// TestWriteProtectOnlyWhatClientHolds: a layout change of the space makes
+// a system call in the client's memory only where the client may hold a
+// page (pagebits_linux.go): an Unmap of pages never touched
+// write-protects nothing, one of a page the client stored to and then
+// moved (mremap) write-protects it at its new place, so the client's
+// next store there waits as it must.
+func TestWriteProtectOnlyWhatClientHolds(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	if fd, offered, err := uffd.Open(0, 0); err == nil {
+		unix.Close(fd)
+		if offered&uffd.FeaturePagefaultFlagWP == 0 {
+			t.Skipf("kernel offers no write-protect mode (features %#x)", offered)
+		}
+	}
+	const pages = 8
+	c := startClient(t, pages)
+	s, h, stop := serveRemote(t, c, image(pages))
+	defer stop()
+	base := c.ms[0].BaseHostVirtAddr
+	pg := func(i int) uint64 { return base + uint64(i)*vmspace.PageSize }
+	if got := c.do("store 1 42"); got != "ok" {
+		t.Fatal(got)
+	}
+	if got := c.do("mremap 1 1 5"); got != "ok" {
+		t.Fatal(got)
+	}
+	before := h.Stats().WPRanges
+	if err := s.Unmap(pg(2), 2*vmspace.PageSize); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Stats().WPRanges; got != before {
+		t.Fatalf("an Unmap of pages the client never touched write-protected %d ranges of its memory", got-before)
+	}
+	if err := s.Unmap(pg(5), vmspace.PageSize); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Stats().WPRanges; got != before+1 {
+		t.Fatalf("an Unmap of the page the client moved to 5 write-protected %d ranges, want 1", got-before)
+	}
+	blocked := h.Stats().WPBlocked
+	if got := c.do("astore 5 8"); got != "started" {
+		t.Fatal(got)
+	}
+	waitStat(t, h, "write-protect fault on unmapped page 5", func(st uffd.Stats) bool { return st.WPBlocked > blocked })
+	if got := c.do("poll"); got != "pending" {
+		t.Fatalf("store to the moved page after the space unmapped it: %q, want it waiting", got)
+	}
+	if _, err := s.Map(pg(5), vmspace.PageSize, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.do("await"); got != "ok" {
+		t.Fatalf("store after the page was mapped again: %q", got)
+	}
+}

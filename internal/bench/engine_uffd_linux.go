@@ -130,6 +130,9 @@ func openUffd(cfg *Config, kind string) (target, error) {
 		h, err := uffd.New(sp, fd, uffd.Config{
 			Regions:    []uffd.Region{{Host: host, Size: windowLen, Base: vmRegion + fOff}},
 			MeasureCPU: true,
+			// Whose memory it is: the handler reads which pages the
+			// client holds (its pagemap) instead of assuming all.
+			Pid: t.cmd.Process.Pid,
 		})
 		if err != nil {
 			unix.Close(fd)
