@@ -273,22 +273,24 @@
 // # Lock order
 //
 // Space lock, then area locks (package internal/mm); the observer runs
-// below them and takes only the handler's small mutexes (self, mirroring,
-// readMu: held for writing by the reader between read(2) and sorting what
-// it read, for reading by a fill from its check for queued events to its
-// ioctl), then the Memory: a Remote's mutex and its round trip to the
+// below them and takes only the handler's small mutexes (self,
+// mirroring), waits for the reader's batch in progress by watching
+// readSeq (odd while the reader holds readMu for writing, between read(2)
+// and sorting what it read; a fill holds readMu for reading from its check
+// for queued events to its ioctl), then calls the Memory: a Remote's
+// mutex and its round trip to the
 // client, which waits on the client's memory goroutine and, through the
 // client's madvise, on the reader. The reader takes no space or area lock
 // and never waits on a Memory; the applier takes the space lock through
 // the Space's methods and holds no handler lock while doing so; workers
 // take one area read lock at a time and, under it, only readMu shared
 // around a fill's ioctl (which never waits for a session: with an event
-// unread it fails with EAGAIN), so an observer waiting for readMu waits
-// only for ioctls in flight.
+// unread it fails with EAGAIN). Nothing but the reader takes readMu for
+// writing: a waiting writer would hold off the fills behind it.
 //
 // Order (mm.Orderer) sits above the space lock: it runs before a write
 // session takes it, holding nothing, and waits for the reader's batch in
-// progress (readMu) and for the applier's mirrors, which take the space
+// progress (readSeq) and for the applier's mirrors, which take the space
 // lock. So a goroutine must not start a write session of the space while
 // it holds an area handle (Space.LockArea) of that space: a mirror may
 // need to write-lock that area. The applier's own sessions skip Order.

@@ -528,9 +528,11 @@ func (h *Handler) reader() error {
 		if pfd[1].Revents != 0 {
 			return nil
 		}
-		// readMu spans the read and the sorting of what was read:
-		// a Memory.Zap that raised a REMOVE event takes it after
-		// its madvise returned, to know the event was seen as its own.
+		// readMu and the odd readSeq span the read and the sorting of
+		// what was read: a Memory.Zap that raised a REMOVE event waits
+		// for the batch after its madvise returned, to know the event
+		// was seen as its own (waitReaderBatch), and a fill cannot run
+		// between an event's read and its sorting.
 		h.readMu.Lock()
 		h.readSeq.Add(1)
 		n, err := unix.Read(h.fd, buf[:])
