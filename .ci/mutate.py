@@ -259,8 +259,8 @@ UFFD = {
    "func (o *observer) Order() {\n\tif true {\n\t\treturn\n\t}\n\th := (*Handler)(o)\n",
    "Order: a write session does not wait for the client's events read so far to be mirrored"),
  "u11-order-no-batch-wait": ("uffd/handler_linux.go",
-   "func (h *Handler) waitReaderBatch() {\n\tif h.readSeq.Load()&1 == 0 {",
-   "func (h *Handler) waitReaderBatch() {\n\tif true {",
+   "\ts := h.readSeq.Load()\n\tif s&1 == 0 {",
+   "\ts := h.readSeq.Load()\n\tif true || s&1 == 0 {",
    "waitReaderBatch: Sync and Order do not wait for the reader's batch in progress"),
  "u12-wp-ignores-present": ("uffd/wp_linux.go",
    "\tif on && !w.mayHold(lo, hi) {",
@@ -285,7 +285,7 @@ SUITES = {
  "B": "go test -race -count=1 -timeout 150s ./internal/torture/",
  "C": "go test -race -count=1 -short -tags vmspace_lockcheck -timeout 240s ./internal/mm/ ./internal/torture/",
  "T": "go test -race -count=1 -timeout 240s ./internal/tree/",
- "U": "go test -count=1 -timeout 240s -run 'TestTorture|TestObserver|TestOrderer|TestSessionOrdered' ./internal/uffdtorture/ ./internal/mm/ ./uffd/",
+ "U": "go test -count=1 -timeout 240s -run 'TestTorture|TestObserver|TestOrderer|TestSessionOrdered|TestWriteProtect|TestRemoteWriteProtect' ./internal/uffdtorture/ ./internal/mm/ ./uffd/",
  "L": "go run ./cmd/vmspace torture --uffd --duration 30s --stall 5s --seed 101",
 }
 

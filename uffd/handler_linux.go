@@ -492,6 +492,13 @@ func (o *observer) Order() {
 	if h.readSeq.Load()&1 == 0 && h.unapplied.Load() == 0 {
 		return
 	}
+	// A batch in progress is the common reason to be here: wait for it
+	// and look again before anything that takes the reader's mutex (q),
+	// which every fault takes three times.
+	h.waitReaderBatch()
+	if h.unapplied.Load() == 0 {
+		return
+	}
 	if int64(unix.Gettid()) == h.applierTid.Load() {
 		return // a mirror: the events before it are applied already
 	}
