@@ -95,8 +95,7 @@ func (s *Space) begin() *session {
 }
 
 // beginUnordered is begin without the Orderer's wait: for the session of
-// a fork's child, which no observer can have yet, opened while the
-// parent's session is held (the parent's orderer may be waiting for it).
+// a fork's child, which has no observer yet.
 func (s *Space) beginUnordered() *session {
 	s.lock.Lock()
 	x := &s.sessBuf
