@@ -82,6 +82,20 @@ func TestEAGAINRetried(t *testing.T) {
 	}
 }
 
+// holdFirstMirror holds the handler's first mirror of a client event until
+// the returned channel is closed (the hook is removed at the test's end).
+func holdFirstMirror(t *testing.T) chan struct{} {
+	gate := make(chan struct{})
+	var once atomic.Bool
+	uffd.SetTestHooks(func() {
+		if once.CompareAndSwap(false, true) {
+			<-gate
+		}
+	}, nil)
+	t.Cleanup(func() { uffd.SetTestHooks(nil, nil) })
+	return gate
+}
+
 // TestDropAfterRemapBeforeMirror: the client moves a page it never touched
 // (mremap), then drops it at its new place, before the handler has
 // mirrored the move. The move's mirror must not install the image page at
@@ -92,14 +106,7 @@ func TestEAGAINRetried(t *testing.T) {
 // the image's page 6.
 func TestDropAfterRemapBeforeMirror(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	gate := make(chan struct{})
-	var once atomic.Bool
-	uffd.SetTestHooks(func() {
-		if once.CompareAndSwap(false, true) {
-			<-gate
-		}
-	}, nil)
-	defer uffd.SetTestHooks(nil, nil)
+	gate := holdFirstMirror(t)
 	const pages = 8
 	c := startClient(t, pages)
 	img := image(pages)
@@ -135,14 +142,7 @@ func TestDropAfterRemapBeforeMirror(t *testing.T) {
 // hand, and what the real-fault torture's server no longer does).
 func TestSessionOrderedAfterEvents(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	gate := make(chan struct{})
-	var once atomic.Bool
-	uffd.SetTestHooks(func() {
-		if once.CompareAndSwap(false, true) {
-			<-gate
-		}
-	}, nil)
-	defer uffd.SetTestHooks(nil, nil)
+	gate := holdFirstMirror(t)
 	const pages = 8
 	c := startClient(t, pages)
 	sp, h, stop := serveRemote(t, c, image(pages))

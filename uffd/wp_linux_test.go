@@ -2,6 +2,7 @@ package uffd_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -26,6 +27,33 @@ func waitStat(t *testing.T, h *uffd.Handler, what string, cond func(uffd.Stats) 
 	}
 }
 
+// skipWithoutWP skips a test on a kernel without userfaultfd's
+// write-protect mode.
+func skipWithoutWP(t *testing.T) {
+	t.Helper()
+	if fd, offered, err := uffd.Open(0, 0); err == nil {
+		unix.Close(fd)
+		if offered&uffd.FeaturePagefaultFlagWP == 0 {
+			t.Skipf("kernel offers no write-protect mode (features %#x)", offered)
+		}
+	}
+}
+
+// storeWaits starts a store of byte b by the client to page pg in the
+// background and requires it to wait: the handler sees its write-protect
+// fault and leaves it waiting.
+func storeWaits(t *testing.T, c *client, h *uffd.Handler, pg int, b byte, what string) {
+	t.Helper()
+	blocked := h.Stats().WPBlocked
+	if got := c.do("astore %d %d", pg, b); got != "started" {
+		t.Fatal(got)
+	}
+	waitStat(t, h, fmt.Sprintf("write-protect fault on page %d", pg), func(st uffd.Stats) bool { return st.WPBlocked > blocked })
+	if got := c.do("poll"); got != "pending" {
+		t.Fatalf("store to %s: %q, want it waiting", what, got)
+	}
+}
+
 // TestRemoteWriteProtect: a window in another process, no Memory. A
 // Space.Protect that removes write permission write-protects the pages
 // already installed there (and pages installed later in the read-only
@@ -34,12 +62,7 @@ func waitStat(t *testing.T, h *uffd.Handler, what string, cond func(uffd.Stats) 
 // write back, or once the handler closes.
 func TestRemoteWriteProtect(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	if fd, offered, err := uffd.Open(0, 0); err == nil {
-		unix.Close(fd)
-		if offered&uffd.FeaturePagefaultFlagWP == 0 {
-			t.Skipf("kernel offers no write-protect mode (features %#x)", offered)
-		}
-	}
+	skipWithoutWP(t)
 	const pages = 8
 	c := startClient(t, pages)
 	img := image(pages)
@@ -93,14 +116,7 @@ func TestRemoteWriteProtect(t *testing.T) {
 	if err := s.Unmap(pg(6), vmspace.PageSize); err != nil {
 		t.Fatal(err)
 	}
-	blocked := h.Stats().WPBlocked
-	if got := c.do("astore 6 8"); got != "started" {
-		t.Fatal(got)
-	}
-	waitStat(t, h, "write-protect fault on unmapped page 6", func(st uffd.Stats) bool { return st.WPBlocked > blocked })
-	if got := c.do("poll"); got != "pending" {
-		t.Fatalf("store to a page unmapped through the space: %q, want it waiting", got)
-	}
+	storeWaits(t, c, h, 6, 8, "a page unmapped through the space")
 	if _, err := s.Map(pg(6), vmspace.PageSize, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
 		t.Fatal(err)
 	}
@@ -114,14 +130,7 @@ func TestRemoteWriteProtect(t *testing.T) {
 	if got := c.do("touch 3 1"); got != hashOf(img[3*vmspace.PageSize:4*vmspace.PageSize]) {
 		t.Fatal(got)
 	}
-	blocked = h.Stats().WPBlocked
-	if got := c.do("astore 3 7"); got != "started" {
-		t.Fatal(got)
-	}
-	waitStat(t, h, "write-protect fault on page 3", func(st uffd.Stats) bool { return st.WPBlocked > blocked })
-	if got := c.do("poll"); got != "pending" {
-		t.Fatalf("store to a page installed read-only: %q, want it waiting", got)
-	}
+	storeWaits(t, c, h, 3, 7, "a page installed read-only")
 	// Close lifts the protection: the store completes.
 	h.Close()
 	if got := c.do("await"); got != "ok" {
@@ -141,12 +150,7 @@ func TestRemoteWriteProtect(t *testing.T) {
 // next store there waits as it must.
 func TestWriteProtectOnlyWhatClientHolds(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	if fd, offered, err := uffd.Open(0, 0); err == nil {
-		unix.Close(fd)
-		if offered&uffd.FeaturePagefaultFlagWP == 0 {
-			t.Skipf("kernel offers no write-protect mode (features %#x)", offered)
-		}
-	}
+	skipWithoutWP(t)
 	const pages = 8
 	c := startClient(t, pages)
 	s, h, stop := serveRemote(t, c, image(pages))
@@ -172,14 +176,7 @@ func TestWriteProtectOnlyWhatClientHolds(t *testing.T) {
 	if got := h.Stats().WPRanges; got != before+1 {
 		t.Fatalf("an Unmap of the page the client moved to 5 write-protected %d ranges, want 1", got-before)
 	}
-	blocked := h.Stats().WPBlocked
-	if got := c.do("astore 5 8"); got != "started" {
-		t.Fatal(got)
-	}
-	waitStat(t, h, "write-protect fault on unmapped page 5", func(st uffd.Stats) bool { return st.WPBlocked > blocked })
-	if got := c.do("poll"); got != "pending" {
-		t.Fatalf("store to the moved page after the space unmapped it: %q, want it waiting", got)
-	}
+	storeWaits(t, c, h, 5, 8, "the moved page after the space unmapped it")
 	if _, err := s.Map(pg(5), vmspace.PageSize, vmspace.ProtRead|vmspace.ProtWrite, vmspace.MapPrivate|vmspace.MapAnonymous|vmspace.MapFixed); err != nil {
 		t.Fatal(err)
 	}

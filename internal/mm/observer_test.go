@@ -15,28 +15,14 @@ func (r *recordingObserver) Zap(start, end uint64, unmapped bool) {
 }
 
 func (r *recordingObserver) Move(from, to, length uint64, prot Prot) {
-	r.calls = append(r.calls, fmt.Sprintf("move %d-%d to %d %s", pageOf(from), pageOf(from+length), pageOf(to), protString(prot)))
+	r.calls = append(r.calls, fmt.Sprintf("move %d-%d to %d %s", pageOf(from), pageOf(from+length), pageOf(to), prot.String()))
 }
 
 func (r *recordingObserver) Protect(start, end uint64, prot Prot) {
-	r.calls = append(r.calls, fmt.Sprintf("protect %d-%d %s", pageOf(start), pageOf(end), protString(prot)))
+	r.calls = append(r.calls, fmt.Sprintf("protect %d-%d %s", pageOf(start), pageOf(end), prot.String()))
 }
 
 func pageOf(a uint64) int64 { return int64(a-tbase) / pg }
-
-func protString(p Prot) string {
-	b := []byte("---")
-	if p&ProtRead != 0 {
-		b[0] = 'r'
-	}
-	if p&ProtWrite != 0 {
-		b[1] = 'w'
-	}
-	if p&ProtExec != 0 {
-		b[2] = 'x'
-	}
-	return string(b)
-}
 
 // TestObserverProtectsOnlyWhatChanged: the observer hears Protect for
 // exactly the ranges whose protection a session changed or that had no
