@@ -274,6 +274,10 @@ UFFD = {
    "\tw.present.set(pg, true)\n",
    "\t_ = pg\n",
    "fillLocked: a fill does not mark its page present"),
+ "u15-mirror-not-active": ("uffd/handler_linux.go",
+   "\th.mirrorActive.Store(true)\n",
+   "",
+   "mirror: the flag isMirrored reads first is never set (mirrors reach the client's memory again)"),
 }
 
 if "--lock-sites" in __import__("sys").argv:

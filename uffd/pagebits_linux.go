@@ -87,8 +87,9 @@ func (b pageBits) anyInRange(lo, hi uint64) bool {
 
 // readPresent sets b's bits for the pages of host range [host,
 // host+size) that are present or swapped in process pid's memory (0:
-// this process), from /proc/PID/pagemap. It reports false, having set
-// nothing, when the pagemap cannot be read (no ptrace access).
+// this process), from /proc/PID/pagemap. It reports false when the
+// pagemap cannot be read (no ptrace access); b may then hold some bits,
+// and the caller sets them all.
 func readPresent(b pageBits, pid int, host, size uint64) bool {
 	path := "/proc/self/pagemap"
 	if pid != 0 {
@@ -102,7 +103,6 @@ func readPresent(b pageBits, pid int, host, size uint64) bool {
 	const present, swapped = 1 << 63, 1 << 62
 	buf := make([]byte, 8*4096)
 	pages := size / pageSize
-	var marks []uint64
 	for pg := uint64(0); pg < pages; {
 		n := min(pages-pg, uint64(len(buf)/8))
 		if _, err := f.ReadAt(buf[:8*n], int64((host/pageSize+pg)*8)); err != nil {
@@ -110,13 +110,10 @@ func readPresent(b pageBits, pid int, host, size uint64) bool {
 		}
 		for i := uint64(0); i < n; i++ {
 			if binary.LittleEndian.Uint64(buf[8*i:])&(present|swapped) != 0 {
-				marks = append(marks, pg+i)
+				b.set(pg+i, true)
 			}
 		}
 		pg += n
-	}
-	for _, pg := range marks {
-		b.set(pg, true)
 	}
 	return true
 }
